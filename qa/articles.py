@@ -1,0 +1,183 @@
+"""Read one article file (.txt, .md, .html) and clean it into an Article with title and date."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from qa.errors import ArticleError
+
+ARTICLE_SUFFIXES = (".txt", ".md", ".html", ".htm")
+
+# Lines that are site chrome, not article text (matched against a whole, stripped line).
+_CHROME_LINE = re.compile(
+    r"""^(?:
+        [【\[]?\s*print\s*[】\]]?\s*[【\[]?\s*close\s*[】\]]?     # 【print】 【close】
+      | browsing\s*:?\s*\d*                                      # browsing: 1234
+      | eyesight\s+protection\s*:?.*                             # font-size widget
+      | home\s*(?:>|&gt;|›)[^.]{0,80}                            # Home>Hot News breadcrumb
+      | (?:copyright|©|all\s+rights\s+reserved|contact\s+us|email\s+address\s*:).*
+      | (?:release\s+)?date\s*:?\s*$                             # an empty date label
+      | [•·]\s*
+    )$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# Footers glued to the end of a paragraph ("...accepts in the same year".Declaration: ...).
+_CHROME_TAIL = re.compile(
+    r"(?:Declaration\s*:\s*The\s+copyright|Copyright\s*©|Email\s+address\s*:).*$",
+    re.IGNORECASE,
+)
+_MONTHS = (
+    "January|February|March|April|May|June|July|August|September|October|November|December"
+    "|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
+)
+_DATE = re.compile(
+    rf"""(?P<ymd>(?P<y>(?:19|20)\d\d)\s*[-/.年]\s*(?P<m>\d{{1,2}})\s*[-/.月]\s*(?P<d>\d{{1,2}})\s*日?)
+      | (?P<mdy>(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+(?:19|20)\d\d)
+      | (?P<dmy>\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTHS})\.?,?\s+(?:19|20)\d\d)""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# A header line that only carries the date (and perhaps a time, a label or a byline stub).
+_DATE_ONLY_LINE = re.compile(
+    r"^(?:[•·]\s*)?(?:release\s+)?(?:date\s*:?\s*)?(?P<date>.{6,30}?)"
+    r"(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?(?:\s+\d+\s+By)?\s*$",
+    re.IGNORECASE,
+)
+_DATE_PREFIX = re.compile(r"^(?:release\s+)?date\s*:?\s*", re.IGNORECASE)
+_SPACES = re.compile(r"[ \t\u00a0\u3000\u2002-\u200a]+")
+_HEADER_LINES = 4  # the date of publication is looked for in the first lines only
+
+
+@dataclass(frozen=True)
+class Article:
+    """A cleaned article: `id` is its file name, `text` the cleaned text citations point into."""
+
+    id: str
+    title: str
+    date: date | None
+    text: str
+    sha256: str
+    path: Path
+
+
+def load_article(path: Path, max_bytes: int) -> Article:
+    """Read and clean one article file; raise ArticleError saying why it cannot be used."""
+    if path.suffix.lower() not in ARTICLE_SUFFIXES:
+        raise ArticleError(f"unsupported file type {path.suffix or '(none)'}: use .txt, .md or .html")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ArticleError(
+            f"{size:,} bytes is over the {max_bytes:,}-byte limit (raise QA_MAX_ARTICLE_BYTES)"
+        )
+    raw = _decode(path.read_bytes())
+    if path.suffix.lower() in (".html", ".htm"):
+        html_title, body = _html_to_text(raw)
+        lines = ([html_title] if html_title else []) + body.splitlines()
+    else:
+        lines = raw.splitlines()
+        if path.suffix.lower() == ".md":
+            lines = [_strip_markdown(line) for line in lines]
+    title, published, paragraphs = _clean_lines(lines)
+    if not paragraphs:
+        raise ArticleError("no article text left after removing site chrome (is the file empty?)")
+    text = "\n\n".join([title, *paragraphs])
+    return Article(
+        id=path.name,
+        title=title,
+        date=published,
+        text=text,
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        path=path,
+    )
+
+
+def _decode(data: bytes) -> str:
+    if b"\x00" in data[:4096]:
+        raise ArticleError("binary file (NUL bytes): save the article as UTF-8 text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes  # only for the rare non-UTF-8 file
+
+    best = from_bytes(data).best()
+    if best is None or best.encoding is None:
+        raise ArticleError("not UTF-8 and no text encoding could be detected: save it as UTF-8")
+    return str(best)
+
+
+def _html_to_text(raw: str) -> tuple[str, str]:
+    from bs4 import BeautifulSoup  # only HTML articles need it
+
+    soup = BeautifulSoup(raw, "html.parser")
+    heading = soup.find("h1")
+    title = heading.get_text(" ", strip=True) if heading else ""
+    if not title and soup.title:
+        title = soup.title.get_text(" ", strip=True)
+    if heading:
+        heading.decompose()
+    for tag in soup(["script", "style", "nav", "header", "footer", "aside", "form", "title"]):
+        tag.decompose()
+    return title, soup.get_text("\n")
+
+
+def _strip_markdown(line: str) -> str:
+    line = re.sub(r"^\s{0,3}#{1,6}\s+", "", line)
+    line = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", line)
+    return re.sub(r"(\*\*|__|`)", "", line)
+
+
+def _clean_lines(lines: list[str]) -> tuple[str, date | None, list[str]]:
+    """Drop chrome, pull the title and the publication date out of the header lines."""
+    kept: list[str] = []
+    published: date | None = None
+    for line in lines:
+        line = _SPACES.sub(" ", line).strip().lstrip("•·").strip()
+        line = _CHROME_TAIL.sub("", line).strip()
+        if not line or _CHROME_LINE.match(line):
+            continue
+        if len(kept) < _HEADER_LINES:
+            found = _header_date(line, is_title=not kept)
+            if found is not None:
+                published = published or found[0]
+                line = found[1]
+                if not line:
+                    continue
+        kept.append(line)
+    if not kept:
+        return "", published, []
+    return kept[0], published, kept[1:]
+
+
+def _header_date(line: str, *, is_title: bool) -> tuple[date, str] | None:
+    """The date in a header line, and the line without it ('' when it held nothing else)."""
+    match = _DATE.search(line)
+    if match is None:
+        return None
+    parsed = _parse_date(match)
+    if parsed is None:
+        return None
+    only = _DATE_ONLY_LINE.match(line)
+    if only and _DATE.fullmatch(only.group("date").strip()):
+        return parsed, ""
+    if is_title and match.start() <= len("release date: "):
+        # "date 2023-08-17 The first batch of ..." : a date label glued to the title
+        before = _DATE_PREFIX.sub("", line[: match.start()]).strip()
+        if not before:
+            return parsed, line[match.end() :].strip()
+    return parsed, line
+
+
+def _parse_date(match: re.Match[str]) -> date | None:
+    try:
+        if match.group("ymd"):
+            return date(int(match.group("y")), int(match.group("m")), int(match.group("d")))
+        from dateutil import parser as date_parser  # month names in several styles
+
+        text = re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", match.group(0))
+        return date_parser.parse(text, default=None).date()  # type: ignore[arg-type]
+    except (ValueError, OverflowError):
+        return None

@@ -1,0 +1,139 @@
+"""The `qa` command: `qa ingest`, `qa ask` — a thin shell over the library."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from qa.errors import QAError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _friendly(command: F) -> F:
+    """Turn a QAError into one line on stderr and exit code 2, never a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except QAError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _pipeline():  # type: ignore[no-untyped-def]
+    from qa import default_pipeline
+
+    return default_pipeline()
+
+
+@click.group()
+@click.version_option(package_name="delta-qa")
+def main() -> None:
+    """Delta QA: cited answers about Zhejiang and Yangtze River Delta industry news.
+
+    \b
+    qa ingest            index the articles in seeds/ (only what changed)
+    qa ask "question"    answer with [n] citations
+    """
+
+
+@main.command()
+@click.argument("folder", required=False, type=click.Path(path_type=Path))
+@click.option("--rebuild", is_flag=True, help="Drop the index and embed every article again.")
+@_friendly
+def ingest(folder: Path | None, rebuild: bool) -> None:
+    """Index a folder of .txt/.md/.html articles (default: seeds/, or QA_ARTICLES_DIR).
+
+    Only new or changed articles are embedded; articles whose file is gone are removed.
+    Exits 1 when a file was skipped.
+
+    Example: qa ingest seeds/ --rebuild
+    """
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = None
+
+        def progress(done: int, total: int) -> None:
+            nonlocal task
+            if total <= 8:  # a handful of chunks embeds in a blink
+                return
+            if task is None:
+                task = bar.add_task("embedding chunks", total=total)
+            bar.update(task, completed=done)
+
+        report = _pipeline().ingest(str(folder) if folder else None, rebuild=rebuild,
+                                    progress=progress)
+    for name, reason in report.skipped:
+        click.echo(f"skipped {name}: {reason}", err=True)
+    for name, twin in report.duplicates:
+        click.echo(f"duplicate {name}: same text as {twin}, not indexed twice", err=True)
+    click.echo(
+        f"added {len(report.added)}, updated {len(report.updated)}, removed {len(report.removed)}, "
+        f"unchanged {len(report.unchanged)}, skipped {len(report.skipped)} "
+        f"({report.embedded} chunks embedded in {report.seconds:.2f} s)"
+    )
+    if not report.ok:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("question", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the whole Answer as JSON.")
+@click.option("-k", type=click.IntRange(1, 50), help="Passages to draw from.")
+@click.option("--source", "sources", multiple=True, help="Only this article file (repeatable).")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Published on or after YYYY-MM-DD.")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Published on or before YYYY-MM-DD.")
+@_friendly
+def ask(question: str | None, as_json: bool, k: int | None, sources: tuple[str, ...],
+        since: dt.datetime | None, until: dt.datetime | None) -> None:
+    """Answer a question from the articles, with numbered sources.
+
+    Without QUESTION, reads questions from the terminal until an empty line or Ctrl-D.
+
+    Example: qa ask "How many enterprises are in the Pinghu CNC machine tool cluster?"
+    """
+    options: dict[str, Any] = {
+        "k": k,
+        "sources": list(sources) or None,
+        "since": since.date() if since else None,
+        "until": until.date() if until else None,
+    }
+    if question is not None:
+        _print_answer(_pipeline().ask(question, **options), as_json)
+        return
+    while True:
+        try:
+            line = input("question> ").strip()
+        except EOFError:
+            break
+        if not line:
+            break
+        try:
+            _print_answer(_pipeline().ask(line, **options), as_json)
+        except QAError as exc:  # a bad question in the loop is reported, the loop goes on
+            click.echo(f"error: {exc}", err=True)
+
+
+def _print_answer(answer: Any, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(answer.model_dump(mode="json"), ensure_ascii=False, indent=2))
+        return
+    click.echo(answer.text)
+    if answer.citations:
+        click.echo("\nSources:")
+    for c in answer.citations:
+        when = f", {c.date.isoformat()}" if c.date else ""
+        click.echo(f"[{c.n}] {c.title} ({c.source}{when}), chars {c.start}-{c.end}")
+    click.echo()

@@ -1,0 +1,110 @@
+"""Settings: the one typed settings object, read from QA_* environment variables and `.env`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EmbeddingBackend = Literal["use", "minilm", "e5", "openai"]
+
+
+class Settings(BaseSettings):
+    """Every knob of Delta QA; each field has a default that works offline."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QA_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # Articles and index
+    articles_dir: Path = Field(Path("seeds"), description="Folder ingested by default.")
+    index_dir: Path = Field(
+        Path(".qa-index"),
+        description="Where the embedded Chroma store, the BM25 index and the manifest live.",
+    )
+    max_article_bytes: int = Field(2_000_000, gt=0, description="Larger files are skipped.")
+    chroma_url: str | None = Field(
+        None, description="http://host:port of a Chroma server; unset = embedded store."
+    )
+    collection: str = Field("delta_qa", description="Chroma collection name.")
+
+    # Chunking
+    chunk_size: int = Field(600, ge=100, description="Target chunk length in characters.")
+    chunk_overlap: int = Field(
+        150, ge=0, description="Characters of whole sentences repeated from the previous chunk."
+    )
+
+    # Embeddings
+    embedding_backend: EmbeddingBackend = Field(
+        "use", description="use | minilm | e5 (local, offline) or openai (needs an API key)."
+    )
+    openai_embedding_model: str = Field(
+        "text-embedding-3-small", description="Model name when embedding_backend=openai."
+    )
+    openai_api_key: str | None = Field(
+        None,
+        description="API key for OpenAI-compatible endpoints (OPENAI_API_KEY is read too).",
+        validation_alias=AliasChoices("QA_OPENAI_API_KEY", "OPENAI_API_KEY"),
+    )
+    openai_base_url: str | None = Field(
+        None,
+        description="OpenAI-compatible base URL (OPENAI_BASE_URL is read too).",
+        validation_alias=AliasChoices("QA_OPENAI_BASE_URL", "OPENAI_BASE_URL"),
+    )
+
+    # Retrieval
+    top_k: int = Field(5, ge=1, le=50, description="Passages handed to the answerer.")
+    candidates: int = Field(30, ge=1, description="Results taken from each retriever before fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in fusion.")
+    bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in fusion.")
+
+    # Answering
+    max_question_chars: int = Field(2000, ge=10, description="Longer questions are rejected.")
+    retriever: Literal["hybrid", "dense", "bm25"] = Field(
+        "hybrid", description="hybrid (dense + BM25 fused), dense or bm25."
+    )
+    answer_sentences: int = Field(3, ge=1, le=10, description="Most sentences in an answer.")
+    min_support: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="Share of the question's key terms a sentence must hold to be an answer.",
+    )
+    anchor_terms: int = Field(
+        2, ge=0, description="An answer sentence must hold one of this many rarest question terms."
+    )
+    min_similarity: float = Field(
+        0.33,
+        ge=-1,
+        le=1,
+        description="Least question-sentence cosine for questions without shared words "
+        "(e.g. Chinese questions about English articles).",
+    )
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("chunk_overlap must be smaller than chunk_size")
+        return self
+
+
+def offline_environment() -> None:
+    """Switch off every phone-home before onnxruntime, chromadb or gradio is imported.
+
+    Called by the factories that import those libraries, never at import time of `qa`;
+    a value the user set explicitly is kept.
+    """
+    import os
+
+    for name, value in (
+        ("ORT_DISABLE_TELEMETRY", "1"),
+        ("HF_HUB_OFFLINE", "1"),
+        ("HF_HUB_DISABLE_TELEMETRY", "1"),
+        ("ANONYMIZED_TELEMETRY", "False"),
+        ("GRADIO_ANALYTICS_ENABLED", "False"),
+        ("TOKENIZERS_PARALLELISM", "false"),
+    ):
+        os.environ.setdefault(name, value)

@@ -1,0 +1,45 @@
+"""The one exception tree of Delta QA; every message says what to do next.
+
+    QAError
+    ├── QuestionError        the question cannot be asked (empty, too long, no words)
+    ├── ArticleError         one article file cannot be ingested (it is skipped)
+    ├── ConfigError          a setting is wrong or an optional extra is missing
+    ├── IndexError_          the index cannot be used as it is
+    │   ├── IndexMismatchError   built with another model or chunker: rebuild it
+    │   └── IndexLockedError     another process is writing it
+    └── BackendError         an outside service (Chroma server, LLM endpoint) failed
+"""
+
+from __future__ import annotations
+
+
+class QAError(Exception):
+    """Base class: the CLI prints the message on one line and exits with code 2."""
+
+
+class QuestionError(QAError):
+    """The question is empty, too long or has no words in it."""
+
+
+class ArticleError(QAError):
+    """One article file cannot be read; ingest skips it and names it."""
+
+
+class ConfigError(QAError):
+    """A setting is invalid, or an optional dependency for it is not installed."""
+
+
+class IndexError_(QAError):  # noqa: N801 - avoid shadowing the builtin IndexError
+    """The index exists but cannot be used as it is."""
+
+
+class IndexMismatchError(IndexError_):
+    """The index was built with another embedding model or chunker configuration."""
+
+
+class IndexLockedError(IndexError_):
+    """Another process holds the single-writer lock of the embedded index."""
+
+
+class BackendError(QAError):
+    """An outside service (a Chroma server, an LLM endpoint) failed or cannot be reached."""

@@ -1,0 +1,202 @@
+"""Incremental, idempotent ingest of a folder of articles into the index, one writer at a time."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.articles import ARTICLE_SUFFIXES, Article, load_article
+from qa.chunking import chunk_article
+from qa.errors import ArticleError, IndexLockedError
+from qa.keyword import ChunkRecord
+from qa.store import Store
+
+Progress = Callable[[int, int], None]  # (chunks embedded so far, chunks to embed)
+EMBED_BATCH = 32
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did; `skipped` and `duplicates` name each file with the reason."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+    embedded: int = 0  # chunks embedded (0 when nothing changed)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when no file was skipped."""
+        return not self.skipped
+
+
+@contextmanager
+def writer_lock(folder: Path) -> Iterator[None]:
+    """Hold the single-writer lock of the index in `folder`, or fail at once naming the holder."""
+    from filelock import FileLock, Timeout
+
+    folder.mkdir(parents=True, exist_ok=True)
+    owner = folder / "write.owner"
+    lock = FileLock(str(folder / "write.lock"), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        holder = owner.read_text(encoding="utf-8").strip() if owner.exists() else "another process"
+        raise IndexLockedError(
+            f"the index in {folder} is being written by {holder}; "
+            "wait for that ingest to finish (or stop it) and try again"
+        ) from None
+    try:
+        command = " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv[:3]))
+        owner.write_text(
+            f"pid {os.getpid()} on {socket.gethostname()} ({command}), "
+            f"since {time.strftime('%H:%M:%S')}",
+            encoding="utf-8",
+        )
+        yield
+    finally:
+        owner.unlink(missing_ok=True)
+        lock.release()
+
+
+def read_folder(folder: Path, max_bytes: int) -> tuple[list[Article], list[tuple[str, str]]]:
+    """Load every article file in `folder`; return the articles and (file, reason) of the skipped."""
+    articles: list[Article] = []
+    skipped: list[tuple[str, str]] = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or path.is_dir():
+            continue
+        if path.suffix.lower() not in ARTICLE_SUFFIXES:
+            skipped.append((path.name, f"unsupported file type: use {', '.join(ARTICLE_SUFFIXES)}"))
+            continue
+        try:
+            articles.append(load_article(path, max_bytes))
+        except ArticleError as exc:
+            skipped.append((path.name, str(exc)))
+        except OSError as exc:
+            skipped.append((path.name, f"cannot be read: {exc.strerror or exc}"))
+    return articles, skipped
+
+
+def ingest(
+    store: Store, folder: Path, *, rebuild: bool = False, progress: Progress | None = None
+) -> IngestReport:
+    """Bring the index in line with `folder`: embed only new or changed articles.
+
+    Articles that came from `folder` and whose file is gone are removed; a file that cannot
+    be read is skipped and, if an older version was indexed, that version is kept.
+    """
+    if not folder.is_dir():
+        from qa.errors import ConfigError
+
+        raise ConfigError(f"{folder} is not a folder of articles: give `qa ingest DIR` a folder")
+    started = time.perf_counter()
+    report = IngestReport()
+    origin = str(folder.resolve())
+    with writer_lock(store.folder):
+        if rebuild:
+            store.reset()
+        else:
+            store.check_compatible()
+        manifest = store.manifest()
+        known: dict[str, Any] = manifest["articles"]
+        articles, report.skipped = read_folder(folder, store.settings.max_article_bytes)
+        todo = _plan(articles, known, origin, report)
+        records = [r for r in store.keyword.records if r.source in known]
+        new_records = [
+            _record(article, chunk)
+            for article in todo
+            for chunk in chunk_article(article, store.settings.chunk_size, store.settings.chunk_overlap)
+        ]
+        stale = [cid for name in report.updated + report.removed for cid in known[name]["chunks"]]
+        for name in report.removed:
+            del known[name]
+        vectors = _embed(store, new_records, progress)
+        if stale:
+            store.delete(stale)
+        if new_records:
+            store.upsert(new_records, vectors)
+        for article in todo:
+            known[article.id] = {
+                "sha256": article.sha256,
+                "title": article.title,
+                "date": article.date.isoformat() if article.date else None,
+                "origin": origin,
+                "chunks": [r.id for r in new_records if r.source == article.id],
+            }
+        changed = bool(todo or report.removed) or not (store.folder / "keyword").exists()
+        if changed:
+            gone = set(stale)
+            kept = [r for r in records if r.id not in gone]
+            store.write_keyword(kept + new_records)
+            manifest["dimension"] = int(vectors.shape[1]) if len(new_records) else manifest["dimension"]
+            store.write_manifest(manifest)
+        report.embedded = len(new_records)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _plan(
+    articles: list[Article], known: dict[str, Any], origin: str, report: IngestReport
+) -> list[Article]:
+    """Sort articles into added / updated / unchanged / duplicates; return those to embed."""
+    todo: list[Article] = []
+    present = {a.id for a in articles}
+    # an article already indexed keeps its place; a later file with the same text is the twin
+    seen_text: dict[str, str] = {
+        meta["sha256"]: name
+        for name, meta in known.items()
+        if meta["origin"] != origin or name in present
+    }
+    for article in articles:
+        twin = seen_text.get(article.sha256)
+        if twin is not None and twin != article.id:
+            report.duplicates.append((article.id, twin))
+            if article.id in known:
+                report.removed.append(article.id)
+            continue
+        seen_text[article.sha256] = article.id
+        old = known.get(article.id)
+        if old is None:
+            report.added.append(article.id)
+            todo.append(article)
+        elif old["sha256"] != article.sha256:
+            report.updated.append(article.id)
+            todo.append(article)
+        else:
+            report.unchanged.append(article.id)
+    skipped = {name for name, _ in report.skipped}
+    for name, meta in known.items():
+        if meta["origin"] == origin and name not in present and name not in skipped:
+            report.removed.append(name)
+    return todo
+
+
+def _record(article: Article, chunk: Any) -> ChunkRecord:
+    when = int(article.date.strftime("%Y%m%d")) if article.date else 0
+    return ChunkRecord(chunk.id, article.id, article.title, when, chunk.start, chunk.end, chunk.text)
+
+
+def _embed(store: Store, records: list[ChunkRecord], progress: Progress | None) -> np.ndarray:
+    from qa.keyword import index_text
+
+    parts = [np.zeros((0, max(store.embedder.dimension, 1)), dtype=np.float32)]
+    for i in range(0, len(records), EMBED_BATCH):
+        batch = records[i : i + EMBED_BATCH]
+        parts.append(store.embedder.embed_documents([index_text(r.title, r.text) for r in batch]))
+        if progress is not None:
+            progress(min(i + EMBED_BATCH, len(records)), len(records))
+    return np.concatenate(parts[1:]) if len(parts) > 1 else parts[0]

@@ -1,0 +1,121 @@
+"""Hybrid retrieval: dense (Chroma) and BM25 rankings fused by reciprocal rank, with filters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from qa.config import Settings
+from qa.embeddings import Embedder
+from qa.keyword import ChunkRecord
+from qa.store import Store
+
+Mode = Literal["hybrid", "dense", "bm25"]
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which chunks may be retrieved: by article file name and by publication date range."""
+
+    sources: frozenset[str] | None = None
+    since: dt.date | None = None
+    until: dt.date | None = None
+
+    def where(self) -> dict[str, Any] | None:
+        """The same filters as a Chroma `where` clause."""
+        clauses: list[dict[str, Any]] = []
+        if self.sources is not None:
+            clauses.append({"source": {"$in": sorted(self.sources)}})
+        if self.since is not None:
+            clauses.append({"date": {"$gte": _day(self.since)}})
+        if self.until is not None:
+            clauses.append({"date": {"$lte": _day(self.until)}})
+        if self.since is not None and self.until is None:
+            clauses.append({"date": {"$gt": 0}})  # undated articles are outside any date range
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def admits(self, record: ChunkRecord) -> bool:
+        """Whether a chunk passes the filters."""
+        if self.sources is not None and record.source not in self.sources:
+            return False
+        if (self.since or self.until) and not record.date:
+            return False
+        if self.since is not None and record.date < _day(self.since):
+            return False
+        return self.until is None or record.date <= _day(self.until)
+
+
+def _day(day: dt.date) -> int:
+    return day.year * 10000 + day.month * 100 + day.day
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its fused score and the question's dense similarity to it."""
+
+    record: ChunkRecord
+    score: float
+    similarity: float
+
+
+class Retriever:
+    """Finds the chunks that best match a question."""
+
+    def __init__(self, store: Store, embedder: Embedder, settings: Settings) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+
+    def retrieve(
+        self,
+        query: str,
+        *,
+        k: int,
+        filters: Filters = Filters(),
+        mode: Mode = "hybrid",
+        timings: dict[str, float] | None = None,
+    ) -> tuple[list[Hit], np.ndarray]:
+        """The top-k hits, best first, and the query vector (the answerer reuses it)."""
+        timings = {} if timings is None else timings
+        keyword = self.store.keyword
+        n = self.settings.candidates
+        clock = time.perf_counter()
+        vector = self.embedder.embed_query(query)
+        timings["embed"] = _ms(clock)
+        similarity: dict[str, float] = {}
+        rankings: list[tuple[float, list[str]]] = []
+        if mode in ("hybrid", "dense") and keyword.records:
+            clock = time.perf_counter()
+            dense = self.store.dense(vector, min(n, len(keyword.records)), filters.where())
+            similarity = dict(dense)
+            rankings.append((self.settings.dense_weight, [cid for cid, _ in dense]))
+            timings["dense"] = _ms(clock)
+        if mode in ("hybrid", "bm25"):
+            clock = time.perf_counter()
+            mask = None
+            if filters != Filters():
+                mask = np.fromiter((filters.admits(r) for r in keyword.records), dtype=np.float32)
+            found = keyword.search(query, n, mask)
+            rankings.append((self.settings.bm25_weight, [keyword.records[i].id for i, _ in found]))
+            timings["bm25"] = _ms(clock)
+        fused: dict[str, float] = {}
+        for weight, ids in rankings:
+            for rank, cid in enumerate(ids):
+                fused[cid] = fused.get(cid, 0.0) + weight / (self.settings.rrf_k + rank + 1)
+        best = sorted(fused.items(), key=lambda item: -item[1])[:k]
+        hits = []
+        for cid, score in best:
+            row = keyword.row(cid)
+            if row is not None:
+                hits.append(Hit(keyword.records[row], score, similarity.get(cid, 0.0)))
+        return hits, vector
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 3)

@@ -1,0 +1,163 @@
+"""The index on disk: Chroma vectors (embedded or a server), the BM25 index and the manifest."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from qa.chunking import chunker_config
+from qa.config import Settings, offline_environment
+from qa.embeddings import Embedder
+from qa.errors import BackendError, ConfigError, IndexMismatchError
+from qa.keyword import ChunkRecord, KeywordIndex
+
+FORMAT = 1
+REBUILD_HINT = "run `qa ingest --rebuild` to re-embed every article"
+
+
+class Store:
+    """Reads and writes one index; writers must hold `qa.ingest.writer_lock` first."""
+
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.folder = settings.index_dir
+        self.chunker = chunker_config(settings.chunk_size, settings.chunk_overlap)
+
+    # --- manifest -------------------------------------------------------------------------
+    @property
+    def _manifest_path(self) -> Path:
+        return self.folder / "manifest.json"
+
+    def manifest(self) -> dict[str, Any]:
+        """The manifest: model, chunker and, per article, its sha256, metadata and chunk ids."""
+        if not self._manifest_path.exists():
+            return {"format": FORMAT, "embedding_model": self.embedder.model_id,
+                    "dimension": self.embedder.dimension, "chunker": self.chunker, "articles": {}}
+        manifest: dict[str, Any] = json.loads(self._manifest_path.read_text(encoding="utf-8"))
+        return manifest
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        """Replace the manifest atomically."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self._manifest_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+        os.replace(tmp, self._manifest_path)
+
+    def exists(self) -> bool:
+        """Whether an index has been built here."""
+        return self._manifest_path.exists()
+
+    def check_compatible(self) -> None:
+        """Fail if the index was built with another embedding model or chunker."""
+        if not self.exists():
+            return
+        built = self.manifest()
+        wanted = {"embedding_model": self.embedder.model_id, "chunker": self.chunker}
+        for key, value in wanted.items():
+            if built.get(key) != value:
+                raise IndexMismatchError(
+                    f"the index in {self.folder} was built with {key}={built.get(key)!r}, "
+                    f"but the settings ask for {value!r}: {REBUILD_HINT}"
+                )
+
+    # --- Chroma ---------------------------------------------------------------------------
+    @cached_property
+    def _client(self) -> Any:
+        offline_environment()
+        import chromadb
+
+        chroma_settings = chromadb.Settings(anonymized_telemetry=False)
+        url = self.settings.chroma_url
+        if not url:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            return chromadb.PersistentClient(path=str(self.folder / "chroma"), settings=chroma_settings)
+        parts = urlparse(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"QA_CHROMA_URL={url!r} is not a URL like http://127.0.0.1:8000")
+        try:
+            return chromadb.HttpClient(
+                host=parts.hostname,
+                port=parts.port or (443 if parts.scheme == "https" else 8000),
+                ssl=parts.scheme == "https",
+                settings=chroma_settings,
+            )
+        except Exception as exc:  # chromadb raises plain exceptions for connection errors
+            raise BackendError(
+                f"cannot reach the Chroma server at {url} ({exc}): start it with "
+                "`chroma run --path DIR --port N`, or unset QA_CHROMA_URL for the embedded store"
+            ) from None
+
+    @cached_property
+    def collection(self) -> Any:
+        """The Chroma collection, created with the model and chunker in its metadata."""
+        wanted = {"embedding_model": self.embedder.model_id, "chunker": self.chunker}
+        collection = self._client.get_or_create_collection(
+            self.settings.collection,
+            metadata=wanted,
+            configuration={"hnsw": {"space": "cosine"}},
+            embedding_function=None,  # we always pass vectors: Chroma must never download a model
+        )
+        meta = collection.metadata or {}
+        for key, value in wanted.items():
+            if meta.get(key, value) != value:
+                raise IndexMismatchError(
+                    f"the Chroma collection {self.settings.collection!r} holds vectors of "
+                    f"{key}={meta.get(key)!r}, not {value!r}: {REBUILD_HINT}"
+                )
+        return collection
+
+    def upsert(self, records: list[ChunkRecord], vectors: np.ndarray) -> None:
+        """Add or replace chunks with their vectors."""
+        step = 1000
+        for i in range(0, len(records), step):
+            batch = records[i : i + step]
+            self.collection.upsert(
+                ids=[r.id for r in batch],
+                embeddings=vectors[i : i + step],
+                documents=[r.text for r in batch],
+                metadatas=[{"source": r.source, "date": r.date, "start": r.start, "end": r.end}
+                           for r in batch],
+            )
+
+    def delete(self, chunk_ids: list[str]) -> None:
+        """Remove chunks by id."""
+        for i in range(0, len(chunk_ids), 1000):
+            self.collection.delete(ids=chunk_ids[i : i + 1000])
+
+    def dense(self, vector: np.ndarray, k: int, where: dict[str, Any] | None) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity) of the k nearest chunks that pass `where`."""
+        result = self.collection.query(
+            query_embeddings=[vector], n_results=k, where=where, include=["distances"]
+        )
+        return [(cid, 1.0 - float(d)) for cid, d in zip(result["ids"][0], result["distances"][0])]
+
+    def reset(self) -> None:
+        """Drop every vector, the BM25 index and the manifest (for a rebuild)."""
+        try:
+            self._client.delete_collection(self.settings.collection)
+        except Exception:  # noqa: BLE001 - chromadb raises NotFoundError/ValueError by version
+            pass
+        self.__dict__.pop("collection", None)
+        self.__dict__.pop("keyword", None)
+        shutil.rmtree(self.folder / "keyword", ignore_errors=True)
+        self._manifest_path.unlink(missing_ok=True)
+
+    # --- BM25 -----------------------------------------------------------------------------
+    @cached_property
+    def keyword(self) -> KeywordIndex:
+        """The BM25 index and the chunk records, loaded from disk."""
+        return KeywordIndex.load(self.folder / "keyword") or KeywordIndex([], None)
+
+    def write_keyword(self, records: list[ChunkRecord]) -> None:
+        """Rebuild and save the BM25 index over `records`."""
+        index = KeywordIndex.build(records)
+        index.save(self.folder / "keyword")
+        self.__dict__["keyword"] = index

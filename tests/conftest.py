@@ -1,0 +1,52 @@
+"""Shared fixtures: the real embedding model, and indexes built in temporary folders."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qa.config import Settings
+from qa.embeddings import Embedder, make_embedder
+from qa.pipeline import QAPipeline
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The default local model, loaded once for the whole run."""
+    return make_embedder(Settings())
+
+
+@pytest.fixture
+def articles(tmp_path: Path) -> Path:
+    """A private copy of the seed articles that a test may change."""
+    folder = tmp_path / "articles"
+    shutil.copytree(SEEDS, folder)
+    return folder
+
+
+def make_pipeline(tmp: Path, articles: Path, embedder: Embedder, **overrides: object) -> QAPipeline:
+    """A pipeline over `articles` with its index under `tmp`."""
+    settings = Settings(articles_dir=articles, index_dir=tmp / "index", **overrides)  # type: ignore[arg-type]
+    return QAPipeline(settings, embedder=embedder)
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, articles: Path, embedder: Embedder) -> QAPipeline:
+    """A fresh pipeline whose index is built from the copied seeds on first use."""
+    return make_pipeline(tmp_path, articles, embedder)
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[QAPipeline]:
+    """One pipeline over the seed articles, indexed once per test module (read-only use)."""
+    tmp = tmp_path_factory.mktemp("seeded")
+    pipe = make_pipeline(tmp, SEEDS, embedder)
+    pipe.ensure_index()
+    yield pipe

@@ -1,0 +1,95 @@
+"""Reading and cleaning article files: titles, dates, chrome, bad files."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from qa.articles import load_article
+from qa.errors import ArticleError
+
+from .conftest import DATA, SEEDS
+
+LIMIT = 2_000_000
+
+
+@pytest.mark.parametrize(
+    ("name", "published", "title_start"),
+    [
+        ("000_8914bb077c7574b6.txt", dt.date(2022, 5, 19), "Haiyan Economic Development Zone"),
+        ("001_ae99122ffd5b407f.txt", dt.date(2022, 6, 6), "Zhejiang Daily | Xu Jun"),
+        ("002_0604e1e3ffab9117.txt", None, "Higher quality, larger structure"),
+        ("003_741e1901b211ff40.txt", dt.date(2023, 8, 17), "The first batch of provincial"),
+        ("004_4da27102129140ac.txt", dt.date(2023, 3, 15), "The High-tech Zone opened"),
+    ],
+)
+def test_seed_titles_and_dates(name: str, published: dt.date | None, title_start: str) -> None:
+    article = load_article(SEEDS / name, LIMIT)
+    assert article.id == name
+    assert article.date == published
+    assert article.title.startswith(title_start)
+    assert article.text.startswith(article.title)
+
+
+@pytest.mark.parametrize("path", sorted(SEEDS.iterdir()), ids=lambda p: p.name)
+def test_site_chrome_is_removed_and_whitespace_normalised(path: Path) -> None:
+    text = load_article(path, LIMIT).text
+    for chrome in ("print】", "【close", "browsing:", "Eyesight Protection", "Home>Hot News",
+                   "Declaration: The copyright", "Email address", "Release date", "•"):
+        assert chrome not in text
+    assert "  " not in text and "\t" not in text and "\n\n\n" not in text
+
+
+def test_body_text_keeps_its_own_dates() -> None:
+    text = load_article(SEEDS / "003_741e1901b211ff40.txt", LIMIT).text
+    assert "August 17, 2023 – The Municipal Economic and Information Bureau" in text
+
+
+def test_same_text_same_sha_and_changed_text_new_sha(tmp_path: Path) -> None:
+    a = load_article(SEEDS / "004_4da27102129140ac.txt", LIMIT)
+    copy = tmp_path / "copy.txt"
+    copy.write_bytes((SEEDS / "004_4da27102129140ac.txt").read_bytes().replace(b"\n", b"\r\n"))
+    assert load_article(copy, LIMIT).sha256 == a.sha256  # line endings are not a change
+    copy.write_text(a.text + "\n\nOne more sentence.", encoding="utf-8")
+    assert load_article(copy, LIMIT).sha256 != a.sha256
+
+
+def test_html_article(tmp_path: Path) -> None:
+    article = load_article(DATA / "lanxi_park.html", LIMIT)
+    assert article.title == "Lanxi builds a battery materials park"
+    assert article.date == dt.date(2024, 4, 2)
+    assert "420 enterprises" in article.text
+    assert "alert(" not in article.text and "Copyright" not in article.text
+
+
+def test_markdown_article() -> None:
+    article = load_article(DATA / "deqing_geo.md", LIMIT)
+    assert article.title == "Deqing's geospatial information town"
+    assert article.date == dt.date(2021, 11, 3)
+    assert "**" not in article.text and "](" not in article.text
+
+
+def test_gbk_encoded_chinese_article_is_decoded(tmp_path: Path) -> None:
+    path = tmp_path / "gbk.txt"
+    path.write_bytes("湖州南太湖新区发布产业政策\n\n2024年3月1日\n\n新区计划引进一百家高端装备企业。".encode("gbk"))
+    article = load_article(path, LIMIT)
+    assert article.title == "湖州南太湖新区发布产业政策"
+    assert article.date == dt.date(2024, 3, 1)
+
+
+@pytest.mark.parametrize(
+    ("content", "limit", "reason"),
+    [
+        (b"\x00\x01\x02binary\xff\xfe", LIMIT, "binary"),
+        (b"  \n\n\t \n", LIMIT, "no article text"),
+        ("【print】 【close】\n browsing: \n".encode(), LIMIT, "no article text"),
+        (b"A title\n\n" + b"x" * 200, 100, "over the 100-byte limit"),
+    ],
+)
+def test_bad_files_raise_a_clear_error(tmp_path: Path, content: bytes, limit: int, reason: str) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    with pytest.raises(ArticleError, match=reason):
+        load_article(path, limit)

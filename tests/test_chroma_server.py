@@ -1,0 +1,77 @@
+"""Ingest and ask against a real `chroma run` server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qa.embeddings import Embedder
+
+from .conftest import SEEDS, make_pipeline
+
+pytestmark = pytest.mark.chroma_server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def chroma_url(tmp_path: Path) -> Iterator[str]:
+    exe = shutil.which("chroma")
+    assert exe, "the chroma CLI ships with chromadb"
+    port = free_port()
+    server = subprocess.Popen(
+        [exe, "run", "--path", str(tmp_path / "server-data"), "--host", "127.0.0.1",
+         "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("chroma run did not come up within 60 s") from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=15)
+
+
+def test_ingest_and_ask_through_a_chroma_server(
+    chroma_url: str, tmp_path: Path, embedder: Embedder
+) -> None:
+    pipe = make_pipeline(tmp_path, SEEDS, embedder, chroma_url=chroma_url)
+    report = pipe.ingest()
+    assert len(report.added) == 5
+    assert not (tmp_path / "index" / "chroma").exists()  # vectors live on the server
+    assert pipe.store.collection.count() == report.embedded
+    answer = pipe.ask("How many enterprises are in the Pinghu CNC machine tool cluster?")
+    assert answer.citations[0].source == "003_741e1901b211ff40.txt"
+    assert pipe.ingest().embedded == 0
+
+
+def test_unreachable_server_gives_a_clear_error(tmp_path: Path, embedder: Embedder) -> None:
+    from qa.errors import BackendError
+
+    pipe = make_pipeline(tmp_path, SEEDS, embedder, chroma_url=f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(BackendError, match="chroma run"):
+        pipe.ingest()

@@ -1,0 +1,71 @@
+"""The `qa` command as a user runs it: a fresh process, printed answers, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import SEEDS
+
+
+def qa(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("qa")
+    assert exe, "the qa console script is not installed"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    return subprocess.run([exe, *args], cwd=cwd, env=env, input=stdin, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder laid out like a fresh checkout: seeds/ and no index yet."""
+    root = tmp_path_factory.mktemp("project")
+    shutil.copytree(SEEDS, root / "seeds")
+    return root
+
+
+def test_ask_from_a_fresh_checkout_builds_the_index_and_prints_sources(project: Path) -> None:
+    result = qa("ask", "How many enterprises are in the Pinghu CNC machine tool cluster?", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert "70 enterprises" in result.stdout
+    assert "Sources:\n[1] The first batch of provincial" in result.stdout
+    assert "003_741e1901b211ff40.txt, 2023-08-17" in result.stdout
+    assert (project / ".qa-index" / "manifest.json").exists()
+
+
+def test_ingest_again_reports_nothing_to_do(project: Path) -> None:
+    result = qa("ingest", cwd=project)
+    assert result.returncode == 0
+    assert "added 0, updated 0, removed 0, unchanged 5, skipped 0 (0 chunks embedded" in result.stdout
+
+
+def test_ask_json(project: Path) -> None:
+    result = qa("ask", "--json", "When was Haichen Precision Machinery established?", cwd=project)
+    data = json.loads(result.stdout)
+    assert data["refused"] is False and data["citations"][0]["source"] == "003_741e1901b211ff40.txt"
+
+
+def test_bad_question_is_one_line_and_exit_code_2(project: Path) -> None:
+    result = qa("ask", "   ", cwd=project)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: the question is empty")
+
+
+def test_skipped_file_is_named_and_exit_code_says_so(tmp_path: Path) -> None:
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    (tmp_path / "seeds" / "bad.txt").write_bytes(b"\x00\x00\x00")
+    result = qa("ingest", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "skipped bad.txt: binary file" in result.stderr
+    assert "added 5" in result.stdout
+
+
+def test_interactive_questions_from_the_terminal(project: Path) -> None:
+    result = qa("ask", cwd=project, stdin="What is the Integration of Two Industries?\n\n")
+    assert result.returncode == 0 and "[1]" in result.stdout

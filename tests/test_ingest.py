@@ -1,0 +1,161 @@
+"""Incremental, idempotent ingest; skipped and duplicate files; model mismatch; one writer."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.embeddings import Embedder
+from qa.errors import IndexLockedError, IndexMismatchError
+from qa.pipeline import QAPipeline
+
+from .conftest import DATA, make_pipeline
+
+PINGHU = "003_741e1901b211ff40.txt"
+
+
+class Counting:
+    """The real embedder, counting how many texts it embeds."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.dimension = inner.dimension
+        self.embedded = 0
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self.embedded += len(texts)
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.inner.embed_query(text)
+
+
+def test_first_ask_builds_the_index(pipeline: QAPipeline) -> None:
+    assert not pipeline.store.exists()
+    answer = pipeline.ask("How many enterprises are in the Pinghu CNC machine tool cluster?")
+    assert pipeline.store.exists()
+    assert answer.citations and answer.citations[0].source == PINGHU
+
+
+def test_reingest_of_unchanged_articles_embeds_nothing(
+    tmp_path: Path, articles: Path, embedder: Embedder
+) -> None:
+    counting = Counting(embedder)
+    pipe = make_pipeline(tmp_path, articles, counting)  # type: ignore[arg-type]
+    first = pipe.ingest()
+    assert len(first.added) == 5 and first.embedded == counting.embedded > 0
+    before = counting.embedded
+    second = pipe.ingest()
+    assert counting.embedded == before and second.embedded == 0
+    assert sorted(second.unchanged) == sorted(first.added)
+    assert not (second.added or second.updated or second.removed)
+
+
+def test_changed_article_has_its_chunks_replaced(pipeline: QAPipeline, articles: Path) -> None:
+    pipeline.ingest()
+    old_ids = set(pipeline.store.manifest()["articles"][PINGHU]["chunks"])
+    path = articles / PINGHU
+    path.write_text(
+        path.read_text(encoding="utf-8") + "\n\nThe Wutong glass bead cluster employs 5,300 workers.\n",
+        encoding="utf-8",
+    )
+    report = pipeline.ingest()
+    assert report.updated == [PINGHU] and report.embedded > 0
+    new_ids = set(pipeline.store.manifest()["articles"][PINGHU]["chunks"])
+    assert old_ids.isdisjoint(new_ids)
+    assert pipeline.store.collection.get(ids=sorted(old_ids))["ids"] == []
+    assert not {r.id for r in pipeline.store.keyword.records} & old_ids
+    answer = pipeline.ask("How many workers does the Wutong glass bead cluster employ?")
+    assert "5,300" in answer.text
+
+
+def test_deleted_article_is_never_retrieved_again(pipeline: QAPipeline, articles: Path) -> None:
+    pipeline.ingest()
+    (articles / PINGHU).unlink()
+    report = pipeline.ingest()
+    assert report.removed == [PINGHU]
+    for mode in ("hybrid", "dense", "bm25"):
+        answer = pipeline.ask("Haichen Precision Machinery Pinghu CNC machine tool cluster",
+                              mode=mode, k=50)  # type: ignore[arg-type]
+        assert PINGHU not in {p.source for p in answer.passages}
+    assert pipeline.store.collection.get(where={"source": PINGHU})["ids"] == []
+
+
+def test_bad_file_is_skipped_and_named_and_the_rest_ingest(pipeline: QAPipeline, articles: Path) -> None:
+    (articles / "broken.txt").write_bytes(b"\x00\xff\x00 not text")
+    (articles / "empty.md").write_text("   \n", encoding="utf-8")
+    (articles / "slides.pdf").write_bytes(b"%PDF-1.4")
+    report = pipeline.ingest()
+    assert len(report.added) == 5 and not report.ok
+    reasons = dict(report.skipped)
+    assert set(reasons) == {"broken.txt", "empty.md", "slides.pdf"}
+    assert "binary" in reasons["broken.txt"] and "unsupported" in reasons["slides.pdf"]
+
+
+def test_a_file_that_turns_bad_keeps_its_indexed_version(pipeline: QAPipeline, articles: Path) -> None:
+    pipeline.ingest()
+    (articles / PINGHU).write_bytes(b"\x00\x00")
+    report = pipeline.ingest()
+    assert [name for name, _ in report.skipped] == [PINGHU] and not report.removed
+    assert PINGHU in pipeline.store.manifest()["articles"]
+
+
+def test_same_text_under_two_names_is_a_duplicate(pipeline: QAPipeline, articles: Path) -> None:
+    pipeline.ingest()
+    (articles / "zz_copy.txt").write_bytes((articles / PINGHU).read_bytes())
+    report = pipeline.ingest()
+    assert report.duplicates == [("zz_copy.txt", PINGHU)] and not report.added
+
+
+def test_other_formats_and_a_second_folder_ingest_incrementally(
+    pipeline: QAPipeline, tmp_path: Path
+) -> None:
+    pipeline.ingest()
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    for name in ("lanxi_park.html", "deqing_geo.md"):
+        (extra / name).write_bytes((DATA / name).read_bytes())
+    report = pipeline.ingest(str(extra))
+    assert sorted(report.added) == ["deqing_geo.md", "lanxi_park.html"] and not report.removed
+    answer = pipeline.ask("How many enterprises has the Lanxi Battery Materials Park signed?")
+    assert answer.citations[0].source == "lanxi_park.html" and "420" in answer.text
+    assert len(pipeline.store.manifest()["articles"]) == 7
+
+
+def test_index_built_with_another_model_asks_for_a_rebuild(
+    tmp_path: Path, articles: Path, embedder: Embedder
+) -> None:
+    make_pipeline(tmp_path, articles, embedder).ingest()
+    other = make_pipeline(tmp_path, articles, embedder, chunk_size=400, chunk_overlap=80)
+    with pytest.raises(IndexMismatchError, match=r"qa ingest --rebuild"):
+        other.ask("What is the Integration of Two Industries?")
+    report = other.ingest(rebuild=True)
+    assert len(report.added) == 5
+    assert other.ask("What is the Integration of Two Industries?").citations
+
+
+def test_a_second_writer_fails_at_once_naming_the_holder(pipeline: QAPipeline) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from qa.ingest import writer_lock\n"
+         "with writer_lock(Path(sys.argv[1])):\n print('locked', flush=True); time.sleep(30)",
+         str(pipeline.store.folder)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        started = time.monotonic()
+        with pytest.raises(IndexLockedError, match=rf"pid {holder.pid}"):
+            pipeline.ingest()
+        assert time.monotonic() - started < 5
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    assert pipeline.ingest().added  # the lock is free again once the holder is gone
