@@ -217,12 +217,20 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str, hits: list[Hit], query_vector: np.ndarray) -> Draft:
         """The best few supported sentences with [n] markers, or a refusal naming the closest articles."""
-        ranked = self.candidates(question, hits, query_vector)
-        chosen = [c for c in ranked if self.accepts(question, c)]
-        if not chosen:
+        parts_asked = question_parts(question)
+        picked: list[Candidate] = []
+        for part in parts_asked:
+            vector = query_vector if len(parts_asked) == 1 else self.embedder.embed_query(part)
+            ranked = self.candidates(part, hits, vector)
+            chosen = [c for c in ranked if self.accepts(part, c)]
+            if chosen:
+                best = chosen[0].score
+                limit = self.settings.answer_sentences if len(parts_asked) == 1 else 1
+                new = [c for c in chosen if c.score >= 0.85 * best and c.start not in
+                       {p.start for p in picked if p.hit.record.source == c.hit.record.source}]
+                picked.extend(new[:limit])
+        if not picked:
             return Draft(text=refusal(hits), refused=True, citations=[])
-        best = chosen[0].score
-        picked = [c for c in chosen if c.score >= 0.85 * best][: self.settings.answer_sentences]
         parts, citations = [], []
         for n, c in enumerate(picked, start=1):
             parts.append(f"{c.text} [{n}]")
@@ -240,6 +248,19 @@ class ExtractiveAnswerer:
                 )
             )
         return Draft(text=" ".join(parts), refused=False, citations=citations)
+
+
+_SECOND_QUESTION = re.compile(
+    r"(?<=[?？])\s*|[,;，；]?\s+and\s+(?=(?:what|which|when|where|who|how|in what|in which)\b)"
+    r"|[，；]\s*(?:以及|还有)?(?=[^，；]*(?:什么|哪|多少|几|何时|谁))",
+    re.IGNORECASE,
+)
+
+
+def question_parts(question: str) -> list[str]:
+    """A multi-part question split into its questions ('A? B?', 'what X, and when Y')."""
+    parts = [p.strip() for p in _SECOND_QUESTION.split(question) if p and p.strip()]
+    return [p for p in parts if len(terms(p)) >= 2] or [question]
 
 
 def refusal(hits: list[Hit]) -> str:

@@ -34,7 +34,7 @@ class Filters:
             clauses.append({"date": {"$gte": _day(self.since)}})
         if self.until is not None:
             clauses.append({"date": {"$lte": _day(self.until)}})
-        if self.since is not None and self.until is None:
+        if self.until is not None and self.since is None:
             clauses.append({"date": {"$gt": 0}})  # undated articles are outside any date range
         if not clauses:
             return None

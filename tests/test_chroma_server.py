@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def chroma_url(tmp_path: Path) -> Iterator[str]:
-    exe = shutil.which("chroma")
+    exe = shutil.which("chroma", path=str(Path(sys.executable).parent))
     assert exe, "the chroma CLI ships with chromadb"
     port = free_port()
     server = subprocess.Popen(

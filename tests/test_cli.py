@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import subprocess
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from .conftest import SEEDS
 
 
 def qa(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("qa")
+    exe = shutil.which("qa", path=str(Path(sys.executable).parent))
     assert exe, "the qa console script is not installed"
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
     return subprocess.run([exe, *args], cwd=cwd, env=env, input=stdin, capture_output=True,
