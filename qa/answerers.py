@@ -38,9 +38,40 @@ _NUMBER_WORDS = (
     r"hundred|thousand|million|billion|dozens?|percent"
 )
 _ORG_WORDS = frozenset(
-    "zone park city province river delta group industrial industry intelligent manufacturing "
-    "economic development new area science technology high tech county district bureau "
-    "committee port smart precision machinery co ltd national provincial municipal".split()
+    [
+        "zone",
+        "park",
+        "city",
+        "province",
+        "river",
+        "delta",
+        "group",
+        "industrial",
+        "industry",
+        "intelligent",
+        "manufacturing",
+        "economic",
+        "development",
+        "new",
+        "area",
+        "science",
+        "technology",
+        "high",
+        "tech",
+        "county",
+        "district",
+        "bureau",
+        "committee",
+        "port",
+        "smart",
+        "precision",
+        "machinery",
+        "co",
+        "ltd",
+        "national",
+        "provincial",
+        "municipal",
+    ]
 )
 _HOLDS = {
     # a quantity: a number that is not a bare year, or a number word
@@ -57,8 +88,25 @@ _PROPER = re.compile(r"(?<=[\w,;:(\"“] )[A-Z][A-Za-z-]+")  # capitalised, not 
 _NAME = re.compile(r"\b([A-Z][a-z]+) ([A-Z][a-z]+)\b")
 # What a "how many / how much" question counts or measures; the answer sentence must name it.
 _MEASURES = frozenset(
-    "invest output valu area throughput capac revenu sale employe worker staff export import "
-    "popul gdp tax growth".split()
+    [
+        "invest",
+        "output",
+        "valu",
+        "area",
+        "throughput",
+        "capac",
+        "revenu",
+        "sale",
+        "employe",
+        "worker",
+        "staff",
+        "export",
+        "import",
+        "popul",
+        "gdp",
+        "tax",
+        "growth",
+    ]
 )
 _COUNTED = re.compile(r"\bhow (?:many|much)\s+(?:of\s+the\s+)?([a-z-]+)", re.IGNORECASE)
 
@@ -68,8 +116,10 @@ def holds_kind(kind: Kind, text: str) -> bool:
     if kind == "any":
         return True
     if kind == "person":
-        return any(a.lower() not in _ORG_WORDS and b.lower() not in _ORG_WORDS
-                   for a, b in _NAME.findall(text))
+        return any(
+            a.lower() not in _ORG_WORDS and b.lower() not in _ORG_WORDS
+            for a, b in _NAME.findall(text)
+        )
     return bool(_HOLDS[kind].search(text))
 
 
@@ -83,9 +133,10 @@ def measured(question: str) -> set[str]:
 
 def asked_kind(question: str) -> Kind:
     """The kind of thing a question asks for: a number, a date, a person, or anything."""
-    for kind in ("date", "number", "person"):
+    kinds: tuple[Kind, ...] = ("date", "number", "person")
+    for kind in kinds:
         if _ASKS[kind].search(question):
-            return kind  # type: ignore[return-value]
+            return kind
     return "any"
 
 
@@ -129,7 +180,9 @@ class ExtractiveAnswerer:
         self._vectors: dict[tuple[str, int], np.ndarray] = {}
         self._titles: dict[str, set[str]] = {}
 
-    def candidates(self, question: str, hits: list[Hit], query_vector: np.ndarray) -> list[Candidate]:
+    def candidates(
+        self, question: str, hits: list[Hit], query_vector: np.ndarray
+    ) -> list[Candidate]:
         """Every sentence of the hits, scored against the question, best first."""
         q_terms = set(terms(question))
         weights = {t: self.keyword.idf(t) for t in q_terms}
@@ -159,7 +212,7 @@ class ExtractiveAnswerer:
         vectors = self._sentence_vectors(spans)
         sims = vectors @ query_vector if len(spans) else np.zeros(0)
         out = []
-        for (hit, s, e), sim in zip(spans, sims):
+        for (hit, s, e), sim in zip(spans, sims, strict=True):
             text = hit.record.text[s:e]
             held_all = set(terms(text))
             context = title_terms(hit)
@@ -176,9 +229,8 @@ class ExtractiveAnswerer:
                     support=sum(weights[t] for t in held) / total,
                     anchored=not anchors or bool(anchors & anchored),
                     similarity=float(sim),
-                    kind_ok=holds_kind(kind, text) and (
-                        kind != "number" or not focus or bool(focus.intersection(held_all))
-                    ),
+                    kind_ok=holds_kind(kind, text)
+                    and (kind != "number" or not focus or bool(focus.intersection(held_all))),
                 )
             )
         return sorted(out, key=lambda c: -c.score)
@@ -197,7 +249,7 @@ class ExtractiveAnswerer:
             texts = [spans[i][0].record.text[spans[i][1] : spans[i][2]] for i in missing]
             if len(self._vectors) > 50_000:
                 self._vectors.clear()
-            for i, vector in zip(missing, self.embedder.embed_documents(texts)):
+            for i, vector in zip(missing, self.embedder.embed_documents(texts), strict=True):
                 self._vectors[keys[i]] = vector
         if not keys:
             return np.zeros((0, 1), dtype=np.float32)
@@ -216,7 +268,7 @@ class ExtractiveAnswerer:
         return self.keyword.idf("\x00unseen")
 
     def answer(self, question: str, hits: list[Hit], query_vector: np.ndarray) -> Draft:
-        """The best few supported sentences with [n] markers, or a refusal naming the closest articles."""
+        """The best-supported sentences, each with [n], or a refusal naming the closest articles."""
         parts_asked = question_parts(question)
         picked: list[Candidate] = []
         for part in parts_asked:
@@ -226,8 +278,13 @@ class ExtractiveAnswerer:
             if chosen:
                 best = chosen[0].score
                 limit = self.settings.answer_sentences if len(parts_asked) == 1 else 1
-                new = [c for c in chosen if c.score >= 0.85 * best and c.start not in
-                       {p.start for p in picked if p.hit.record.source == c.hit.record.source}]
+                new = [
+                    c
+                    for c in chosen
+                    if c.score >= 0.85 * best
+                    and c.start
+                    not in {p.start for p in picked if p.hit.record.source == c.hit.record.source}
+                ]
                 picked.extend(new[:limit])
         if not picked:
             return Draft(text=refusal(hits), refused=True, citations=[])

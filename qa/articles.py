@@ -66,7 +66,9 @@ class Article:
 def load_article(path: Path, max_bytes: int) -> Article:
     """Read and clean one article file; raise ArticleError saying why it cannot be used."""
     if path.suffix.lower() not in ARTICLE_SUFFIXES:
-        raise ArticleError(f"unsupported file type {path.suffix or '(none)'}: use .txt, .md or .html")
+        raise ArticleError(
+            f"unsupported file type {path.suffix or '(none)'}: use .txt, .md or .html"
+        )
     size = path.stat().st_size
     if size > max_bytes:
         raise ArticleError(
@@ -178,6 +180,7 @@ def _parse_date(match: re.Match[str]) -> date | None:
         from dateutil import parser as date_parser  # month names in several styles
 
         text = re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", match.group(0))
-        return date_parser.parse(text, default=None).date()  # type: ignore[arg-type]
+        parsed: date = date_parser.parse(text).date()
+        return parsed
     except (ValueError, OverflowError):
         return None

@@ -11,8 +11,40 @@ from qa.articles import Article
 # Candidate sentence ends: Chinese/English terminal punctuation plus closing quotes or brackets.
 _END = re.compile(r"(?:[。！？；!?]+|\.+)[”’\"'」』）)\]]*")
 _ABBREVIATIONS = frozenset(
-    "co ltd inc corp mr mrs ms dr prof no nos st vs etc e.g i.e jan feb mar apr jun jul aug "
-    "sep sept oct nov dec fig approx dept govt".split()
+    [
+        "co",
+        "ltd",
+        "inc",
+        "corp",
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "no",
+        "nos",
+        "st",
+        "vs",
+        "etc",
+        "e.g",
+        "i.e",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+        "fig",
+        "approx",
+        "dept",
+        "govt",
+    ]
 )
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
@@ -58,7 +90,9 @@ def _is_boundary(text: str, punct: int, end: int, para_end: int) -> bool:
         return False
     if after.isspace():
         nxt = text[end : end + 3].lstrip()[:1]
-        return bool(nxt) and (nxt.isupper() or nxt.isdigit() or nxt in "“\"‘'(" or bool(_CJK.match(nxt)))
+        return bool(nxt) and (
+            nxt.isupper() or nxt.isdigit() or nxt in "“\"‘'(" or bool(_CJK.match(nxt))
+        )
     # "…in the city.Focus on…": sentences glued without a space in machine-made text
     return after.isupper() and punct > 0 and text[punct - 1].islower()
 

@@ -8,11 +8,14 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from qa.errors import QAError
+
+if TYPE_CHECKING:
+    from qa.pipeline import QAPipeline
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,7 +34,7 @@ def _friendly(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _pipeline():  # type: ignore[no-untyped-def]
+def _pipeline() -> QAPipeline:
     from qa import default_pipeline
 
     return default_pipeline()
@@ -73,8 +76,9 @@ def ingest(folder: Path | None, rebuild: bool) -> None:
                 task = bar.add_task("embedding chunks", total=total)
             bar.update(task, completed=done)
 
-        report = _pipeline().ingest(str(folder) if folder else None, rebuild=rebuild,
-                                    progress=progress)
+        report = _pipeline().ingest(
+            str(folder) if folder else None, rebuild=rebuild, progress=progress
+        )
     for name, reason in report.skipped:
         click.echo(f"skipped {name}: {reason}", err=True)
     for name, twin in report.duplicates:
@@ -93,11 +97,21 @@ def ingest(folder: Path | None, rebuild: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the whole Answer as JSON.")
 @click.option("-k", type=click.IntRange(1, 50), help="Passages to draw from.")
 @click.option("--source", "sources", multiple=True, help="Only this article file (repeatable).")
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Published on or after YYYY-MM-DD.")
-@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Published on or before YYYY-MM-DD.")
+@click.option(
+    "--since", type=click.DateTime(["%Y-%m-%d"]), help="Published on or after YYYY-MM-DD."
+)
+@click.option(
+    "--until", type=click.DateTime(["%Y-%m-%d"]), help="Published on or before YYYY-MM-DD."
+)
 @_friendly
-def ask(question: str | None, as_json: bool, k: int | None, sources: tuple[str, ...],
-        since: dt.datetime | None, until: dt.datetime | None) -> None:
+def ask(
+    question: str | None,
+    as_json: bool,
+    k: int | None,
+    sources: tuple[str, ...],
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+) -> None:
     """Answer a question from the articles, with numbered sources.
 
     Without QUESTION, reads questions from the terminal until an empty line or Ctrl-D.

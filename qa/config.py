@@ -56,7 +56,9 @@ class Settings(BaseSettings):
 
     # Retrieval
     top_k: int = Field(5, ge=1, le=50, description="Passages handed to the answerer.")
-    candidates: int = Field(30, ge=1, description="Results taken from each retriever before fusion.")
+    candidates: int = Field(
+        30, ge=1, description="Results taken from each retriever before fusion."
+    )
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in fusion.")
     bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in fusion.")

@@ -1,11 +1,11 @@
-"""Embedding backends behind one factory: local offline models by default, OpenAI when configured."""
+"""Embedding backends behind one factory: local offline models by default, or OpenAI."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -52,7 +52,7 @@ def _missing(package: str, backend: str) -> ConfigError:
 def _normalise(vectors: np.ndarray) -> Vectors:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
+    return cast(Vectors, vectors / np.maximum(norms, 1e-12))
 
 
 class UseEmbedder:
@@ -77,7 +77,7 @@ class UseEmbedder:
 
     def embed_query(self, text: str) -> Vectors:
         """Embed one question."""
-        return self.embed_documents([text])[0]
+        return cast(Vectors, self.embed_documents([text])[0])
 
 
 class MiniLMEmbedder:
@@ -125,7 +125,8 @@ class MiniLMEmbedder:
             ids = np.array([e.ids for e in encoded], dtype=np.int64)
             mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
             hidden = self._session.run(
-                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+                None,
+                {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
             )[0]
             pooled = (hidden * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1)
             out.append(_normalise(pooled))
@@ -133,7 +134,7 @@ class MiniLMEmbedder:
 
     def embed_query(self, text: str) -> Vectors:
         """Embed one question."""
-        return self.embed_documents([text])[0]
+        return cast(Vectors, self.embed_documents([text])[0])
 
 
 class E5Embedder:
@@ -158,7 +159,7 @@ class E5Embedder:
 
     def embed_query(self, text: str) -> Vectors:
         """Embed one question with the `query: ` prefix."""
-        return _normalise(self._model.query([text]))[0]
+        return cast(Vectors, _normalise(self._model.query([text]))[0])
 
 
 class OpenAIEmbedder:
@@ -206,4 +207,4 @@ class OpenAIEmbedder:
 
     def embed_query(self, text: str) -> Vectors:
         """Embed one question."""
-        return self.embed_documents([text])[0]
+        return cast(Vectors, self.embed_documents([text])[0])

@@ -1,13 +1,13 @@
 """The one exception tree of Delta QA; every message says what to do next.
 
-    QAError
-    ├── QuestionError        the question cannot be asked (empty, too long, no words)
-    ├── ArticleError         one article file cannot be ingested (it is skipped)
-    ├── ConfigError          a setting is wrong or an optional extra is missing
-    ├── IndexError_          the index cannot be used as it is
-    │   ├── IndexMismatchError   built with another model or chunker: rebuild it
-    │   └── IndexLockedError     another process is writing it
-    └── BackendError         an outside service (Chroma server, LLM endpoint) failed
+QAError
+├── QuestionError        the question cannot be asked (empty, too long, no words)
+├── ArticleError         one article file cannot be ingested (it is skipped)
+├── ConfigError          a setting is wrong or an optional extra is missing
+├── IndexStateError         the index cannot be used as it is
+│   ├── IndexMismatchError   built with another model or chunker: rebuild it
+│   └── IndexLockedError     another process is writing it
+└── BackendError         an outside service (Chroma server, LLM endpoint) failed
 """
 
 from __future__ import annotations
@@ -29,15 +29,15 @@ class ConfigError(QAError):
     """A setting is invalid, or an optional dependency for it is not installed."""
 
 
-class IndexError_(QAError):  # noqa: N801 - avoid shadowing the builtin IndexError
+class IndexStateError(QAError):
     """The index exists but cannot be used as it is."""
 
 
-class IndexMismatchError(IndexError_):
+class IndexMismatchError(IndexStateError):
     """The index was built with another embedding model or chunker configuration."""
 
 
-class IndexLockedError(IndexError_):
+class IndexLockedError(IndexStateError):
     """Another process holds the single-writer lock of the embedded index."""
 
 

@@ -73,7 +73,7 @@ def writer_lock(folder: Path) -> Iterator[None]:
 
 
 def read_folder(folder: Path, max_bytes: int) -> tuple[list[Article], list[tuple[str, str]]]:
-    """Load every article file in `folder`; return the articles and (file, reason) of the skipped."""
+    """Load the article files in `folder`: the articles, and (file, reason) for each skipped."""
     articles: list[Article] = []
     skipped: list[tuple[str, str]] = []
     for path in sorted(folder.iterdir()):
@@ -119,7 +119,9 @@ def ingest(
         new_records = [
             _record(article, chunk)
             for article in todo
-            for chunk in chunk_article(article, store.settings.chunk_size, store.settings.chunk_overlap)
+            for chunk in chunk_article(
+                article, store.settings.chunk_size, store.settings.chunk_overlap
+            )
         ]
         stale = [cid for name in report.updated + report.removed for cid in known[name]["chunks"]]
         for name in report.removed:
@@ -142,7 +144,9 @@ def ingest(
             gone = set(stale)
             kept = [r for r in records if r.id not in gone]
             store.write_keyword(kept + new_records)
-            manifest["dimension"] = int(vectors.shape[1]) if len(new_records) else manifest["dimension"]
+            manifest["dimension"] = (
+                int(vectors.shape[1]) if len(new_records) else manifest["dimension"]
+            )
             store.write_manifest(manifest)
         report.embedded = len(new_records)
     report.seconds = time.perf_counter() - started
@@ -187,7 +191,9 @@ def _plan(
 
 def _record(article: Article, chunk: Any) -> ChunkRecord:
     when = int(article.date.strftime("%Y%m%d")) if article.date else 0
-    return ChunkRecord(chunk.id, article.id, article.title, when, chunk.start, chunk.end, chunk.text)
+    return ChunkRecord(
+        chunk.id, article.id, article.title, when, chunk.start, chunk.end, chunk.text
+    )
 
 
 def _embed(store: Store, records: list[ChunkRecord], progress: Progress | None) -> np.ndarray:

@@ -6,6 +6,7 @@ import json
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,7 @@ def index_text(title: str, text: str) -> str:
 class KeywordIndex:
     """BM25 scores over chunk records, in the order of `records`."""
 
-    def __init__(self, records: list[ChunkRecord], model: object | None) -> None:
+    def __init__(self, records: list[ChunkRecord], model: Any) -> None:
         self.records = records
         self._model = model
         self._rows = {r.id: i for i, r in enumerate(records)}
@@ -46,7 +47,9 @@ class KeywordIndex:
         import bm25s
 
         model = bm25s.BM25()
-        model.index([terms(index_text(r.title, r.text)) or [""] for r in records], show_progress=False)
+        model.index(
+            [terms(index_text(r.title, r.text)) or [""] for r in records], show_progress=False
+        )
         return cls(records, model)
 
     def save(self, folder: Path) -> None:
@@ -58,7 +61,7 @@ class KeywordIndex:
             for record in self.records:
                 f.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
         if self._model is not None:
-            self._model.save(str(tmp / "bm25"), show_progress=False)  # type: ignore[attr-defined]
+            self._model.save(str(tmp / "bm25"), show_progress=False)
         shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)
 
@@ -81,10 +84,10 @@ class KeywordIndex:
         """Top-k (row, score) pairs with a positive score, among rows where `mask` is 1."""
         if self._model is None:
             return []
-        tokens = [t for t in terms(query) if t in self._model.vocab_dict]  # type: ignore[attr-defined]
+        tokens = [t for t in terms(query) if t in self._model.vocab_dict]
         if not tokens:
             return []
-        scores = self._model.get_scores(tokens, weight_mask=mask)  # type: ignore[attr-defined]
+        scores = self._model.get_scores(tokens, weight_mask=mask)
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
@@ -93,9 +96,11 @@ class KeywordIndex:
     def idf(self, term: str) -> float:
         """BM25's inverse document frequency of a term; a term no chunk holds gets the highest."""
         n = len(self.records)
-        tid = self._model.vocab_dict.get(term) if self._model is not None else None  # type: ignore[attr-defined]
-        indptr = self._model.scores["indptr"] if tid is not None else None  # type: ignore[attr-defined]
-        df = int(indptr[tid + 1] - indptr[tid]) if indptr is not None else 0
+        tid = self._model.vocab_dict.get(term) if self._model is not None else None
+        df = 0
+        if tid is not None:
+            indptr = self._model.scores["indptr"]  # CSC columns: one per term
+            df = int(indptr[tid + 1] - indptr[tid])
         return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
 
     def row(self, chunk_id: str) -> int | None:

@@ -1,4 +1,4 @@
-"""QAPipeline wires store, retriever and answerer; `ask()`/`ask_stream()` use a cached default one."""
+"""QAPipeline wires store, retriever and answerer into `ask()` and `ask_stream()`."""
 
 from __future__ import annotations
 
@@ -57,13 +57,18 @@ class QAPipeline:
         """The offline extractive answerer."""
         return ExtractiveAnswerer(self.embedder, self.store.keyword, self.settings)
 
-    def ingest(self, folder: str | None = None, *, rebuild: bool = False,
-               progress: Progress | None = None) -> IngestReport:
+    def ingest(
+        self, folder: str | None = None, *, rebuild: bool = False, progress: Progress | None = None
+    ) -> IngestReport:
         """Bring the index in line with a folder of articles (default: settings.articles_dir)."""
         from pathlib import Path
 
-        report = ingest(self.store, Path(folder) if folder else self.settings.articles_dir,
-                        rebuild=rebuild, progress=progress)
+        report = ingest(
+            self.store,
+            Path(folder) if folder else self.settings.articles_dir,
+            rebuild=rebuild,
+            progress=progress,
+        )
         self.__dict__.pop("answerer", None)  # it holds the BM25 statistics of the old index
         return report
 
@@ -92,16 +97,24 @@ class QAPipeline:
         timings: dict[str, float] = {}
         filters = Filters(frozenset(sources) if sources is not None else None, since, until)
         hits, vector = self.retriever.retrieve(
-            text, k=k or self.settings.top_k, filters=filters,
-            mode=mode or self.settings.retriever, timings=timings
+            text,
+            k=k or self.settings.top_k,
+            filters=filters,
+            mode=mode or self.settings.retriever,
+            timings=timings,
         )
         clock = time.perf_counter()
         draft = self.answerer.answer(text, hits, vector)
         timings["answer"] = round((time.perf_counter() - clock) * 1000, 3)
         timings["total"] = round((time.perf_counter() - started) * 1000, 3)
         passages = [
-            Passage(rank=i, source=h.record.source, chunk_id=h.record.id, text=h.record.text,
-                    score=round(h.score, 6))
+            Passage(
+                rank=i,
+                source=h.record.source,
+                chunk_id=h.record.id,
+                text=h.record.text,
+                score=round(h.score, 6),
+            )
             for i, h in enumerate(hits, start=1)
         ]
         return Answer(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -39,8 +40,13 @@ class Store:
     def manifest(self) -> dict[str, Any]:
         """The manifest: model, chunker and, per article, its sha256, metadata and chunk ids."""
         if not self._manifest_path.exists():
-            return {"format": FORMAT, "embedding_model": self.embedder.model_id,
-                    "dimension": self.embedder.dimension, "chunker": self.chunker, "articles": {}}
+            return {
+                "format": FORMAT,
+                "embedding_model": self.embedder.model_id,
+                "dimension": self.embedder.dimension,
+                "chunker": self.chunker,
+                "articles": {},
+            }
         manifest: dict[str, Any] = json.loads(self._manifest_path.read_text(encoding="utf-8"))
         return manifest
 
@@ -73,12 +79,15 @@ class Store:
     def _client(self) -> Any:
         offline_environment()
         import chromadb
+        import chromadb.config
 
-        chroma_settings = chromadb.Settings(anonymized_telemetry=False)
+        chroma_settings = chromadb.config.Settings(anonymized_telemetry=False)
         url = self.settings.chroma_url
         if not url:
             self.folder.mkdir(parents=True, exist_ok=True)
-            return chromadb.PersistentClient(path=str(self.folder / "chroma"), settings=chroma_settings)
+            return chromadb.PersistentClient(
+                path=str(self.folder / "chroma"), settings=chroma_settings
+            )
         parts = urlparse(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"QA_CHROMA_URL={url!r} is not a URL like http://127.0.0.1:8000")
@@ -123,8 +132,10 @@ class Store:
                 ids=[r.id for r in batch],
                 embeddings=vectors[i : i + step],
                 documents=[r.text for r in batch],
-                metadatas=[{"source": r.source, "date": r.date, "start": r.start, "end": r.end}
-                           for r in batch],
+                metadatas=[
+                    {"source": r.source, "date": r.date, "start": r.start, "end": r.end}
+                    for r in batch
+                ],
             )
 
     def delete(self, chunk_ids: list[str]) -> None:
@@ -132,19 +143,23 @@ class Store:
         for i in range(0, len(chunk_ids), 1000):
             self.collection.delete(ids=chunk_ids[i : i + 1000])
 
-    def dense(self, vector: np.ndarray, k: int, where: dict[str, Any] | None) -> list[tuple[str, float]]:
+    def dense(
+        self, vector: np.ndarray, k: int, where: dict[str, Any] | None
+    ) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity) of the k nearest chunks that pass `where`."""
         result = self.collection.query(
             query_embeddings=[vector], n_results=k, where=where, include=["distances"]
         )
-        return [(cid, 1.0 - float(d)) for cid, d in zip(result["ids"][0], result["distances"][0])]
+        return [
+            (cid, 1.0 - float(d))
+            for cid, d in zip(result["ids"][0], result["distances"][0], strict=True)
+        ]
 
     def reset(self) -> None:
         """Drop every vector, the BM25 index and the manifest (for a rebuild)."""
-        try:
+        # chromadb raises NotFoundError or ValueError (by version) for a missing collection
+        with contextlib.suppress(Exception):
             self._client.delete_collection(self.settings.collection)
-        except Exception:  # noqa: BLE001 - chromadb raises NotFoundError/ValueError by version
-            pass
         self.__dict__.pop("collection", None)
         self.__dict__.pop("keyword", None)
         shutil.rmtree(self.folder / "keyword", ignore_errors=True)

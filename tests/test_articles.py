@@ -36,8 +36,17 @@ def test_seed_titles_and_dates(name: str, published: dt.date | None, title_start
 @pytest.mark.parametrize("path", sorted(SEEDS.iterdir()), ids=lambda p: p.name)
 def test_site_chrome_is_removed_and_whitespace_normalised(path: Path) -> None:
     text = load_article(path, LIMIT).text
-    for chrome in ("print】", "【close", "browsing:", "Eyesight Protection", "Home>Hot News",
-                   "Declaration: The copyright", "Email address", "Release date", "•"):
+    for chrome in (
+        "print】",
+        "【close",
+        "browsing:",
+        "Eyesight Protection",
+        "Home>Hot News",
+        "Declaration: The copyright",
+        "Email address",
+        "Release date",
+        "•",
+    ):
         assert chrome not in text
     assert "  " not in text and "\t" not in text and "\n\n\n" not in text
 
@@ -73,7 +82,11 @@ def test_markdown_article() -> None:
 
 def test_gbk_encoded_chinese_article_is_decoded(tmp_path: Path) -> None:
     path = tmp_path / "gbk.txt"
-    path.write_bytes("湖州南太湖新区发布产业政策\n\n2024年3月1日\n\n新区计划引进一百家高端装备企业。".encode("gbk"))
+    path.write_bytes(
+        "湖州南太湖新区发布产业政策\n\n2024年3月1日\n\n新区计划引进一百家高端装备企业。".encode(
+            "gbk"
+        )
+    )
     article = load_article(path, LIMIT)
     assert article.title == "湖州南太湖新区发布产业政策"
     assert article.date == dt.date(2024, 3, 1)
@@ -88,7 +101,9 @@ def test_gbk_encoded_chinese_article_is_decoded(tmp_path: Path) -> None:
         (b"A title\n\n" + b"x" * 200, 100, "over the 100-byte limit"),
     ],
 )
-def test_bad_files_raise_a_clear_error(tmp_path: Path, content: bytes, limit: int, reason: str) -> None:
+def test_bad_files_raise_a_clear_error(
+    tmp_path: Path, content: bytes, limit: int, reason: str
+) -> None:
     path = tmp_path / "bad.txt"
     path.write_bytes(content)
     with pytest.raises(ArticleError, match=reason):

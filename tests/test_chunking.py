@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,9 @@ def sentences(text: str) -> list[str]:
 
 
 def test_english_sentences_and_abbreviations() -> None:
-    text = "Haichen Precision Machinery (Jiaxing) Co., Ltd. is in Pinghu. It was founded in 1998! Why?"
+    text = (
+        "Haichen Precision Machinery (Jiaxing) Co., Ltd. is in Pinghu. It was founded in 1998! Why?"
+    )
     assert sentences(text) == [
         "Haichen Precision Machinery (Jiaxing) Co., Ltd. is in Pinghu.",
         "It was founded in 1998!",
@@ -44,7 +47,13 @@ def test_decimals_are_not_sentence_ends() -> None:
 
 def test_chinese_sentences() -> None:
     text = "海盐经济开发区入选试点。全市共七家单位！是否还有其他？是的；还有。"
-    assert sentences(text) == ["海盐经济开发区入选试点。", "全市共七家单位！", "是否还有其他？", "是的；", "还有。"]
+    assert sentences(text) == [
+        "海盐经济开发区入选试点。",
+        "全市共七家单位！",
+        "是否还有其他？",
+        "是的；",
+        "还有。",
+    ]
 
 
 @pytest.mark.parametrize("path", sorted(SEEDS.iterdir()), ids=lambda p: p.name)
@@ -55,7 +64,7 @@ def test_chunks_cover_the_article_with_exact_offsets(path: Path) -> None:
     for chunk in chunks:
         assert article.text[chunk.start : chunk.end] == chunk.text
         assert len(chunk.text) <= 600
-    for before, after in zip(chunks, chunks[1:]):
+    for before, after in pairwise(chunks):
         # nothing but white space is lost between two chunks
         assert after.start <= before.end or not article.text[before.end : after.start].strip()
         assert before.end - after.start <= 150  # overlap stays within the setting

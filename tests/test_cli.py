@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,8 +18,9 @@ def qa(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedP
     exe = shutil.which("qa", path=str(Path(sys.executable).parent))
     assert exe, "the qa console script is not installed"
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    return subprocess.run([exe, *args], cwd=cwd, env=env, input=stdin, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [exe, *args], cwd=cwd, env=env, input=stdin, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_ask_from_a_fresh_checkout_builds_the_index_and_prints_sources(project: Path) -> None:
-    result = qa("ask", "How many enterprises are in the Pinghu CNC machine tool cluster?", cwd=project)
+    result = qa(
+        "ask", "How many enterprises are in the Pinghu CNC machine tool cluster?", cwd=project
+    )
     assert result.returncode == 0, result.stderr
     assert "70 enterprises" in result.stdout
     assert "Sources:\n[1] The first batch of provincial" in result.stdout
@@ -42,7 +45,9 @@ def test_ask_from_a_fresh_checkout_builds_the_index_and_prints_sources(project: 
 def test_ingest_again_reports_nothing_to_do(project: Path) -> None:
     result = qa("ingest", cwd=project)
     assert result.returncode == 0
-    assert "added 0, updated 0, removed 0, unchanged 5, skipped 0 (0 chunks embedded" in result.stdout
+    assert (
+        "added 0, updated 0, removed 0, unchanged 5, skipped 0 (0 chunks embedded" in result.stdout
+    )
 
 
 def test_ask_json(project: Path) -> None:

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 from qa.articles import load_article
 
 from .conftest import ROOT, SEEDS
 
-TYPES = {"factoid", "number", "date", "list", "paraphrase", "multi_article", "unanswerable",
-         "false_premise", "chinese"}
+TYPES = {
+    "factoid",
+    "number",
+    "date",
+    "list",
+    "paraphrase",
+    "multi_article",
+    "unanswerable",
+    "false_premise",
+    "chinese",
+}
 
 
 def items() -> list[dict[str, object]]:

@@ -63,7 +63,8 @@ def test_changed_article_has_its_chunks_replaced(pipeline: QAPipeline, articles:
     old_ids = set(pipeline.store.manifest()["articles"][PINGHU]["chunks"])
     path = articles / PINGHU
     path.write_text(
-        path.read_text(encoding="utf-8") + "\n\nThe Wutong glass bead cluster employs 5,300 workers.\n",
+        path.read_text(encoding="utf-8")
+        + "\n\nThe Wutong glass bead cluster employs 5,300 workers.\n",
         encoding="utf-8",
     )
     report = pipeline.ingest()
@@ -82,13 +83,16 @@ def test_deleted_article_is_never_retrieved_again(pipeline: QAPipeline, articles
     report = pipeline.ingest()
     assert report.removed == [PINGHU]
     for mode in ("hybrid", "dense", "bm25"):
-        answer = pipeline.ask("Haichen Precision Machinery Pinghu CNC machine tool cluster",
-                              mode=mode, k=50)  # type: ignore[arg-type]
+        answer = pipeline.ask(
+            "Haichen Precision Machinery Pinghu CNC machine tool cluster", mode=mode, k=50
+        )  # type: ignore[arg-type]
         assert PINGHU not in {p.source for p in answer.passages}
     assert pipeline.store.collection.get(where={"source": PINGHU})["ids"] == []
 
 
-def test_bad_file_is_skipped_and_named_and_the_rest_ingest(pipeline: QAPipeline, articles: Path) -> None:
+def test_bad_file_is_skipped_and_named_and_the_rest_ingest(
+    pipeline: QAPipeline, articles: Path
+) -> None:
     (articles / "broken.txt").write_bytes(b"\x00\xff\x00 not text")
     (articles / "empty.md").write_text("   \n", encoding="utf-8")
     (articles / "slides.pdf").write_bytes(b"%PDF-1.4")
@@ -99,7 +103,9 @@ def test_bad_file_is_skipped_and_named_and_the_rest_ingest(pipeline: QAPipeline,
     assert "binary" in reasons["broken.txt"] and "unsupported" in reasons["slides.pdf"]
 
 
-def test_a_file_that_turns_bad_keeps_its_indexed_version(pipeline: QAPipeline, articles: Path) -> None:
+def test_a_file_that_turns_bad_keeps_its_indexed_version(
+    pipeline: QAPipeline, articles: Path
+) -> None:
     pipeline.ingest()
     (articles / PINGHU).write_bytes(b"\x00\x00")
     report = pipeline.ingest()
@@ -143,11 +149,15 @@ def test_index_built_with_another_model_asks_for_a_rebuild(
 
 def test_a_second_writer_fails_at_once_naming_the_holder(pipeline: QAPipeline) -> None:
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from qa.ingest import writer_lock\n"
-         "with writer_lock(Path(sys.argv[1])):\n print('locked', flush=True); time.sleep(30)",
-         str(pipeline.store.folder)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from qa.ingest import writer_lock\n"
+            "with writer_lock(Path(sys.argv[1])):\n print('locked', flush=True); time.sleep(30)",
+            str(pipeline.store.folder),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"

@@ -10,17 +10,34 @@ import qa
 
 def test_exported_members() -> None:
     assert sorted(qa.__all__) == [
-        "Answer", "ArticleError", "BackendError", "Citation", "ConfigError", "IndexLockedError",
-        "IndexMismatchError", "Passage", "QAError", "QuestionError", "Settings", "ask",
-        "ask_stream", "default_pipeline",
+        "Answer",
+        "ArticleError",
+        "BackendError",
+        "Citation",
+        "ConfigError",
+        "IndexLockedError",
+        "IndexMismatchError",
+        "Passage",
+        "QAError",
+        "QuestionError",
+        "Settings",
+        "ask",
+        "ask_stream",
+        "default_pipeline",
     ]
     for name in qa.__all__:
         assert getattr(qa, name).__doc__
 
 
 def test_errors_share_one_base() -> None:
-    for name in ("ArticleError", "BackendError", "ConfigError", "IndexLockedError",
-                 "IndexMismatchError", "QuestionError"):
+    for name in (
+        "ArticleError",
+        "BackendError",
+        "ConfigError",
+        "IndexLockedError",
+        "IndexMismatchError",
+        "QuestionError",
+    ):
         assert issubclass(getattr(qa, name), qa.QAError)
 
 
