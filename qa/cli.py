@@ -63,22 +63,27 @@ def ingest(folder: Path | None, rebuild: bool) -> None:
 
     Example: qa ingest seeds/ --rebuild
     """
-    from rich.progress import Progress
+    from rich.progress import Progress, TaskID
 
-    with Progress(transient=True) as bar:
-        task = None
+    bar = Progress(transient=True)  # started only when there is real embedding work to show
+    task: TaskID | None = None
 
-        def progress(done: int, total: int) -> None:
-            nonlocal task
-            if total <= 8:  # a handful of chunks embeds in a blink
-                return
-            if task is None:
-                task = bar.add_task("embedding chunks", total=total)
-            bar.update(task, completed=done)
+    def progress(done: int, total: int) -> None:
+        nonlocal task
+        if total <= 8:  # a handful of chunks embeds in a blink
+            return
+        if task is None:
+            bar.start()
+            task = bar.add_task("embedding chunks", total=total)
+        bar.update(task, completed=done)
 
+    try:
         report = _pipeline().ingest(
             str(folder) if folder else None, rebuild=rebuild, progress=progress
         )
+    finally:
+        if task is not None:
+            bar.stop()
     for name, reason in report.skipped:
         click.echo(f"skipped {name}: {reason}", err=True)
     for name, twin in report.duplicates:
