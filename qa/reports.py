@@ -1,0 +1,146 @@
+"""Eval reports: Markdown tables, and an HTML page with per-type bars and a latency histogram."""
+
+from __future__ import annotations
+
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+from qa.evaluation import EvalRun
+
+HEADLINE = (
+    "hit@1", "hit@3", "hit@5", "mrr", "key_fact_recall", "all_facts", "citation_precision",
+    "citation_support", "cited_share", "refusal_rate", "false_refusal_rate", "latency_p50_ms",
+    "latency_p95_ms",
+)
+PER_TYPE = ("items", "hit@3", "key_fact_recall", "all_facts", "citation_precision",
+            "refusal_rate", "false_refusal_rate")
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.0f}" if float(value).is_integer() and value > 1 else f"{value:.3f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[list[str]]:
+    return [header, *rows]
+
+
+def headline_rows(runs: list[EvalRun]) -> list[list[str]]:
+    """Metric per row, one column per run (the ablations side by side)."""
+    header = ["metric", *[f"{r.retriever} / {r.backend}" for r in runs]]
+    return _table(header, [[m, *[_fmt(r.overall.get(m)) for r in runs]] for m in HEADLINE])
+
+
+def group_rows(groups: dict[str, dict[str, float | None]], label: str) -> list[list[str]]:
+    """One row per type (or language) of a run."""
+    return _table([label, *PER_TYPE],
+                  [[g, *[_fmt(v.get(m)) for m in PER_TYPE]] for g, v in groups.items()])
+
+
+def stage_rows(run: EvalRun) -> list[list[str]]:
+    """p50/p95 per stage of a run."""
+    return _table(["stage", "p50 ms", "p95 ms"],
+                  [[s, _fmt(v["p50"]), _fmt(v["p95"])] for s, v in run.stages.items()])
+
+
+def _markdown(table: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
+    lines += ["| " + " | ".join(row) + " |" for row in table[1:]]
+    return "\n".join(lines)
+
+
+def write_markdown(runs: list[EvalRun], path: Path, meta: dict[str, Any], gate: list[str]) -> None:
+    """report.md: headline, per type, per language and per stage tables."""
+    parts = [f"# Eval report — {meta['dataset']} ({meta['split']}, {meta['items']} items)", "",
+             f"{meta['date']}, {meta['machine']}", "", "## Headline", "",
+             _markdown(headline_rows(runs)), "", "## Gate", ""]
+    parts += [f"- FAIL {line}" for line in gate] or ["- all metrics within thresholds"]
+    main = runs[0]
+    parts += ["", f"## Per type ({main.retriever})", "", _markdown(group_rows(main.by_type, "type")),
+              "", f"## Per language ({main.retriever})", "",
+              _markdown(group_rows(main.by_lang, "lang")),
+              "", f"## Latency per stage ({main.retriever})", "", _markdown(stage_rows(main)), ""]
+    path.write_text("\n".join(parts), encoding="utf-8")
+
+
+def _html_table(table: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in table[0])
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table[1:]
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _svg(figure: Any) -> str:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]
+
+
+def _charts(run: EvalRun) -> tuple[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    types = list(run.by_type)
+    series = [("hit@3", "#4C72B0"), ("key_fact_recall", "#55A868"),
+              ("refusal_rate", "#C44E52"), ("false_refusal_rate", "#8172B2")]
+    fig, ax = plt.subplots(figsize=(10, 4))
+    width = 0.8 / len(series)
+    for i, (name, colour) in enumerate(series):
+        values = [run.by_type[t].get(name) or 0.0 for t in types]
+        ax.bar([x + i * width for x in range(len(types))], values, width, label=name, color=colour)
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(types))], types, rotation=20)
+    ax.set_ylim(0, 1.05)
+    ax.legend(ncols=4, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 1.15))
+    bars = _svg(fig)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(10, 3))
+    ax.hist([r.answer.timings.get("total", 0.0) for r in run.rows], bins=30, color="#4C72B0")
+    ax.set_xlabel("ask() total, ms")
+    ax.set_ylabel("questions")
+    histogram = _svg(fig)
+    plt.close(fig)
+    return bars, histogram
+
+
+def write_html(runs: list[EvalRun], path: Path, meta: dict[str, Any], gate: list[str]) -> None:
+    """report.html: the tables, per-type bars, a latency histogram and every item's answer."""
+    main = runs[0]
+    bars, histogram = _charts(main)
+    verdict = "".join(f"<li class=fail>{html.escape(g)}</li>" for g in gate) or (
+        "<li class=pass>all metrics within thresholds</li>"
+    )
+    items = _html_table(
+        [["id", "type", "question", "answer", "facts", "gold rank"]]
+        + [[r.item.id, r.item.type, r.item.question, r.answer.text,
+            f"{sum(r.facts)}/{len(r.facts)}", str(r.gold_rank or "–")] for r in main.rows]
+    )
+    title = f"Eval report — {meta['dataset']} ({meta['split']}, {meta['items']} items)"
+    path.write_text(
+        f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;
+font-size:13px;text-align:left;vertical-align:top}}.fail{{color:#b00}}.pass{{color:#070}}</style>
+</head><body><h1>{html.escape(title)}</h1><p>{html.escape(meta['date'])},
+{html.escape(meta['machine'])}</p>
+<h2>Headline</h2>{_html_table(headline_rows(runs))}<h2>Gate</h2><ul>{verdict}</ul>
+<h2>Per type ({html.escape(main.retriever)})</h2>{bars}{_html_table(group_rows(main.by_type, "type"))}
+<h2>Per language</h2>{_html_table(group_rows(main.by_lang, "lang"))}
+<h2>Latency</h2>{histogram}{_html_table(stage_rows(main))}
+<h2>Every item</h2>{items}</body></html>""",
+        encoding="utf-8",
+    )
+
+
+def summary_rows(runs: list[EvalRun]) -> list[list[str]]:
+    """The short table `qa eval` prints."""
+    table = headline_rows(runs)
+    keep = {"hit@3", "mrr", "key_fact_recall", "citation_precision", "citation_support",
+            "refusal_rate", "false_refusal_rate", "latency_p50_ms"}
+    return [table[0], *[row for row in table[1:] if row[0] in keep]]
