@@ -98,22 +98,50 @@ def ingest(folder: Path | None, rebuild: bool) -> None:
 
 
 @main.command("eval")
-@click.option("--dataset", type=click.Path(path_type=Path), default=Path("evals/qa_pairs.jsonl"),
-              show_default=True, help="JSONL Q&A pairs (schema in README).")
-@click.option("--split", type=click.Choice(["dev", "test", "all"]), default="all", show_default=True)
-@click.option("--backend", type=click.Choice(["extractive", "llm"]), default="extractive",
-              show_default=True)
-@click.option("--retriever", "retrievers", multiple=True,
-              type=click.Choice(["hybrid", "dense", "bm25"]),
-              help="Repeat for ablations side by side; the first one is gated. [default: hybrid]")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("evals/reports/latest"),
-              show_default=True, help="Folder for report.md, report.json and report.html.")
-@click.option("--thresholds", type=click.Path(path_type=Path),
-              default=Path("evals/thresholds.toml"), show_default=True)
+@click.option(
+    "--dataset",
+    type=click.Path(path_type=Path),
+    default=Path("evals/qa_pairs.jsonl"),
+    show_default=True,
+    help="JSONL Q&A pairs (schema in README).",
+)
+@click.option(
+    "--split", type=click.Choice(["dev", "test", "all"]), default="all", show_default=True
+)
+@click.option(
+    "--backend", type=click.Choice(["extractive", "llm"]), default="extractive", show_default=True
+)
+@click.option(
+    "--retriever",
+    "retrievers",
+    multiple=True,
+    type=click.Choice(["hybrid", "dense", "bm25"]),
+    help="Repeat for ablations side by side; the first one is gated. [default: hybrid]",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("evals/reports/latest"),
+    show_default=True,
+    help="Folder for report.md, report.json and report.html.",
+)
+@click.option(
+    "--thresholds",
+    type=click.Path(path_type=Path),
+    default=Path("evals/thresholds.toml"),
+    show_default=True,
+)
 @click.option("--no-gate", is_flag=True, help="Report only; never exit non-zero for a low metric.")
 @_friendly
-def evaluate(dataset: Path, split: str, backend: str, retrievers: tuple[str, ...], out: Path,
-             thresholds: Path, no_gate: bool) -> None:
+def evaluate(
+    dataset: Path,
+    split: str,
+    backend: str,
+    retrievers: tuple[str, ...],
+    out: Path,
+    thresholds: Path,
+    no_gate: bool,
+) -> None:
     """Score answers against hand-written Q&A pairs; exit 1 when a metric misses its threshold.
 
     Example: qa eval --split test --retriever hybrid --retriever dense --retriever bm25
@@ -122,9 +150,13 @@ def evaluate(dataset: Path, split: str, backend: str, retrievers: tuple[str, ...
     from qa.reports import summary_rows
 
     result = run(
-        _pipeline(), dataset, split=split, backend=backend,  # type: ignore[arg-type]
+        _pipeline(),
+        dataset,
+        split=split,  # type: ignore[arg-type]
+        backend=backend,
         retrievers=retrievers or ("hybrid",),  # type: ignore[arg-type]
-        out=out, thresholds=None if no_gate else thresholds,
+        out=out,
+        thresholds=None if no_gate else thresholds,
     )
     table = summary_rows(result.runs)
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]

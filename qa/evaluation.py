@@ -229,8 +229,13 @@ def run_eval(
         for item in items:
             answer = pipeline.ask(item.question, mode=mode)
             rows.append(
-                Row(item, answer, fact_hits(item, answer), first_gold_rank(item, answer),
-                    citations_supported(answer, texts))
+                Row(
+                    item,
+                    answer,
+                    fact_hits(item, answer),
+                    first_gold_rank(item, answer),
+                    citations_supported(answer, texts),
+                )
             )
             done += 1
             if progress is not None:
@@ -284,8 +289,9 @@ def check_gate(run: EvalRun, thresholds: dict[str, dict[str, float]]) -> list[st
 def write_json(runs: list[EvalRun], path: Path, meta: dict[str, Any]) -> None:
     """Everything, per item, as JSON."""
     path.write_text(
-        json.dumps({"meta": meta, "runs": [r.as_dict() for r in runs]}, ensure_ascii=False,
-                   indent=1),
+        json.dumps(
+            {"meta": meta, "runs": [r.as_dict() for r in runs]}, ensure_ascii=False, indent=1
+        ),
         encoding="utf-8",
     )
 

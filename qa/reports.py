@@ -10,12 +10,29 @@ from typing import Any
 from qa.evaluation import EvalRun
 
 HEADLINE = (
-    "hit@1", "hit@3", "hit@5", "mrr", "key_fact_recall", "all_facts", "citation_precision",
-    "citation_support", "cited_share", "refusal_rate", "false_refusal_rate", "latency_p50_ms",
+    "hit@1",
+    "hit@3",
+    "hit@5",
+    "mrr",
+    "key_fact_recall",
+    "all_facts",
+    "citation_precision",
+    "citation_support",
+    "cited_share",
+    "refusal_rate",
+    "false_refusal_rate",
+    "latency_p50_ms",
     "latency_p95_ms",
 )
-PER_TYPE = ("items", "hit@3", "key_fact_recall", "all_facts", "citation_precision",
-            "refusal_rate", "false_refusal_rate")
+PER_TYPE = (
+    "items",
+    "hit@3",
+    "key_fact_recall",
+    "all_facts",
+    "citation_precision",
+    "refusal_rate",
+    "false_refusal_rate",
+)
 
 
 def _fmt(value: float | None) -> str:
@@ -36,14 +53,17 @@ def headline_rows(runs: list[EvalRun]) -> list[list[str]]:
 
 def group_rows(groups: dict[str, dict[str, float | None]], label: str) -> list[list[str]]:
     """One row per type (or language) of a run."""
-    return _table([label, *PER_TYPE],
-                  [[g, *[_fmt(v.get(m)) for m in PER_TYPE]] for g, v in groups.items()])
+    return _table(
+        [label, *PER_TYPE], [[g, *[_fmt(v.get(m)) for m in PER_TYPE]] for g, v in groups.items()]
+    )
 
 
 def stage_rows(run: EvalRun) -> list[list[str]]:
     """p50/p95 per stage of a run."""
-    return _table(["stage", "p50 ms", "p95 ms"],
-                  [[s, _fmt(v["p50"]), _fmt(v["p95"])] for s, v in run.stages.items()])
+    return _table(
+        ["stage", "p50 ms", "p95 ms"],
+        [[s, _fmt(v["p50"]), _fmt(v["p95"])] for s, v in run.stages.items()],
+    )
 
 
 def _markdown(table: list[list[str]]) -> str:
@@ -54,15 +74,35 @@ def _markdown(table: list[list[str]]) -> str:
 
 def write_markdown(runs: list[EvalRun], path: Path, meta: dict[str, Any], gate: list[str]) -> None:
     """report.md: headline, per type, per language and per stage tables."""
-    parts = [f"# Eval report — {meta['dataset']} ({meta['split']}, {meta['items']} items)", "",
-             f"{meta['date']}, {meta['machine']}", "", "## Headline", "",
-             _markdown(headline_rows(runs)), "", "## Gate", ""]
+    parts = [
+        f"# Eval report — {meta['dataset']} ({meta['split']}, {meta['items']} items)",
+        "",
+        f"{meta['date']}, {meta['machine']}",
+        "",
+        "## Headline",
+        "",
+        _markdown(headline_rows(runs)),
+        "",
+        "## Gate",
+        "",
+    ]
     parts += [f"- FAIL {line}" for line in gate] or ["- all metrics within thresholds"]
     main = runs[0]
-    parts += ["", f"## Per type ({main.retriever})", "", _markdown(group_rows(main.by_type, "type")),
-              "", f"## Per language ({main.retriever})", "",
-              _markdown(group_rows(main.by_lang, "lang")),
-              "", f"## Latency per stage ({main.retriever})", "", _markdown(stage_rows(main)), ""]
+    parts += [
+        "",
+        f"## Per type ({main.retriever})",
+        "",
+        _markdown(group_rows(main.by_type, "type")),
+        "",
+        f"## Per language ({main.retriever})",
+        "",
+        _markdown(group_rows(main.by_lang, "lang")),
+        "",
+        f"## Latency per stage ({main.retriever})",
+        "",
+        _markdown(stage_rows(main)),
+        "",
+    ]
     path.write_text("\n".join(parts), encoding="utf-8")
 
 
@@ -88,8 +128,12 @@ def _charts(run: EvalRun) -> tuple[str, str]:
     import matplotlib.pyplot as plt
 
     types = list(run.by_type)
-    series = [("hit@3", "#4C72B0"), ("key_fact_recall", "#55A868"),
-              ("refusal_rate", "#C44E52"), ("false_refusal_rate", "#8172B2")]
+    series = [
+        ("hit@3", "#4C72B0"),
+        ("key_fact_recall", "#55A868"),
+        ("refusal_rate", "#C44E52"),
+        ("false_refusal_rate", "#8172B2"),
+    ]
     fig, ax = plt.subplots(figsize=(10, 4))
     width = 0.8 / len(series)
     for i, (name, colour) in enumerate(series):
@@ -118,8 +162,17 @@ def write_html(runs: list[EvalRun], path: Path, meta: dict[str, Any], gate: list
     )
     items = _html_table(
         [["id", "type", "question", "answer", "facts", "gold rank"]]
-        + [[r.item.id, r.item.type, r.item.question, r.answer.text,
-            f"{sum(r.facts)}/{len(r.facts)}", str(r.gold_rank or "–")] for r in main.rows]
+        + [
+            [
+                r.item.id,
+                r.item.type,
+                r.item.question,
+                r.answer.text,
+                f"{sum(r.facts)}/{len(r.facts)}",
+                str(r.gold_rank or "–"),
+            ]
+            for r in main.rows
+        ]
     )
     title = f"Eval report — {meta['dataset']} ({meta['split']}, {meta['items']} items)"
     path.write_text(
@@ -127,10 +180,11 @@ def write_html(runs: list[EvalRun], path: Path, meta: dict[str, Any], gate: list
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}}
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;
 font-size:13px;text-align:left;vertical-align:top}}.fail{{color:#b00}}.pass{{color:#070}}</style>
-</head><body><h1>{html.escape(title)}</h1><p>{html.escape(meta['date'])},
-{html.escape(meta['machine'])}</p>
+</head><body><h1>{html.escape(title)}</h1><p>{html.escape(meta["date"])},
+{html.escape(meta["machine"])}</p>
 <h2>Headline</h2>{_html_table(headline_rows(runs))}<h2>Gate</h2><ul>{verdict}</ul>
-<h2>Per type ({html.escape(main.retriever)})</h2>{bars}{_html_table(group_rows(main.by_type, "type"))}
+<h2>Per type ({html.escape(main.retriever)})</h2>{bars}
+{_html_table(group_rows(main.by_type, "type"))}
 <h2>Per language</h2>{_html_table(group_rows(main.by_lang, "lang"))}
 <h2>Latency</h2>{histogram}{_html_table(stage_rows(main))}
 <h2>Every item</h2>{items}</body></html>""",
@@ -141,6 +195,14 @@ font-size:13px;text-align:left;vertical-align:top}}.fail{{color:#b00}}.pass{{col
 def summary_rows(runs: list[EvalRun]) -> list[list[str]]:
     """The short table `qa eval` prints."""
     table = headline_rows(runs)
-    keep = {"hit@3", "mrr", "key_fact_recall", "citation_precision", "citation_support",
-            "refusal_rate", "false_refusal_rate", "latency_p50_ms"}
+    keep = {
+        "hit@3",
+        "mrr",
+        "key_fact_recall",
+        "citation_precision",
+        "citation_support",
+        "refusal_rate",
+        "false_refusal_rate",
+        "latency_p50_ms",
+    }
     return [table[0], *[row for row in table[1:] if row[0] in keep]]
