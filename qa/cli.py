@@ -170,6 +170,65 @@ def evaluate(
 
 
 @main.command()
+@click.option(
+    "--sizes",
+    default="10000,100000",
+    show_default=True,
+    help="Synthetic corpus sizes in chunks, comma-separated ('' for the seeds only).",
+)
+@click.option(
+    "--dataset",
+    type=click.Path(path_type=Path),
+    default=Path("evals/qa_pairs.jsonl"),
+    show_default=True,
+    help="Questions to time and to score hit@k on.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("evals/reports/bench"),
+    show_default=True,
+    help="Folder for bench.md and bench.svg.",
+)
+@_friendly
+def bench(sizes: str, dataset: Path, out: Path) -> None:
+    """Time ingest and ask() at the seed corpus and larger synthetic ones, against LangChain.
+
+    The baseline is the standard recipe (RecursiveCharacterTextSplitter(1000, 200) and
+    Chroma.similarity_search(k=4)) on the same articles and embedding model. 100,000 chunks
+    take a long while to embed on 2 cores.
+
+    Example: qa bench --sizes 10000
+    """
+    import datetime as dt
+    import os
+    import platform
+
+    from qa import bench as bench_module
+    from qa.evaluation import load_dataset
+
+    pipe = _pipeline()
+    numbers = [int(x) for x in sizes.split(",") if x.strip()]
+    rows = bench_module.run_bench(
+        pipe.settings.articles_dir,
+        load_dataset(dataset),
+        pipe.embedder,
+        numbers,
+        say=lambda line: click.echo(line, err=True),
+    )
+    meta = (
+        f"{dt.date.today().isoformat()}, {platform.machine()}, {os.cpu_count()} cores, "
+        f"embedding {pipe.embedder.model_id}"
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    table = bench_module.markdown(rows, meta)
+    (out / "bench.md").write_text(table, encoding="utf-8")
+    bench_module.chart(rows, out / "bench.svg")
+    click.echo(table)
+    click.echo(f"reports: {out / 'bench.md'}, {out / 'bench.svg'}")
+
+
+@main.command()
 @click.argument("question", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole Answer as JSON.")
 @click.option("-k", type=click.IntRange(1, 50), help="Passages to draw from.")
@@ -228,3 +287,7 @@ def _print_answer(answer: Any, as_json: bool) -> None:
         when = f", {c.date.isoformat()}" if c.date else ""
         click.echo(f"[{c.n}] {c.title} ({c.source}{when}), chars {c.start}-{c.end}")
     click.echo()
+
+
+if __name__ == "__main__":
+    main()
