@@ -34,6 +34,17 @@ def _friendly(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _path_option(name: str, default: str, help_text: str) -> Callable[[F], F]:
+    """A --option taking a path, with its default shown in --help."""
+    return click.option(
+        name,
+        type=click.Path(path_type=Path),
+        default=Path(default),
+        show_default=True,
+        help=help_text,
+    )
+
+
 def _pipeline() -> QAPipeline:
     from qa import default_pipeline
 
@@ -98,13 +109,7 @@ def ingest(folder: Path | None, rebuild: bool) -> None:
 
 
 @main.command("eval")
-@click.option(
-    "--dataset",
-    type=click.Path(path_type=Path),
-    default=Path("evals/qa_pairs.jsonl"),
-    show_default=True,
-    help="JSONL Q&A pairs (schema in README).",
-)
+@_path_option("--dataset", "evals/qa_pairs.jsonl", "JSONL Q&A pairs (schema in README).")
 @click.option(
     "--split", type=click.Choice(["dev", "test", "all"]), default="all", show_default=True
 )
@@ -118,19 +123,8 @@ def ingest(folder: Path | None, rebuild: bool) -> None:
     type=click.Choice(["hybrid", "dense", "bm25"]),
     help="Repeat for ablations side by side; the first one is gated. [default: hybrid]",
 )
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("evals/reports/latest"),
-    show_default=True,
-    help="Folder for report.md, report.json and report.html.",
-)
-@click.option(
-    "--thresholds",
-    type=click.Path(path_type=Path),
-    default=Path("evals/thresholds.toml"),
-    show_default=True,
-)
+@_path_option("--out", "evals/reports/latest", "Folder for report.md, report.json and report.html.")
+@_path_option("--thresholds", "evals/thresholds.toml", "Floors and ceilings of the gate (TOML).")
 @click.option("--no-gate", is_flag=True, help="Report only; never exit non-zero for a low metric.")
 @_friendly
 def evaluate(
@@ -176,20 +170,8 @@ def evaluate(
     show_default=True,
     help="Synthetic corpus sizes in chunks, comma-separated ('' for the seeds only).",
 )
-@click.option(
-    "--dataset",
-    type=click.Path(path_type=Path),
-    default=Path("evals/qa_pairs.jsonl"),
-    show_default=True,
-    help="Questions to time and to score hit@k on.",
-)
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("evals/reports/bench"),
-    show_default=True,
-    help="Folder for bench.md and bench.svg.",
-)
+@_path_option("--dataset", "evals/qa_pairs.jsonl", "Questions to time and to score hit@k on.")
+@_path_option("--out", "evals/reports/bench", "Folder for bench.md and bench.svg.")
 @_friendly
 def bench(sizes: str, dataset: Path, out: Path) -> None:
     """Time ingest and ask() at the seed corpus and larger synthetic ones, against LangChain.
