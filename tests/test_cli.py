@@ -75,3 +75,33 @@ def test_skipped_file_is_named_and_exit_code_says_so(tmp_path: Path) -> None:
 def test_interactive_questions_from_the_terminal(project: Path) -> None:
     result = qa("ask", cwd=project, stdin="What is the Integration of Two Industries?\n\n")
     assert result.returncode == 0 and "[1]" in result.stdout
+
+
+def test_eval_prints_a_table_writes_reports_and_gates(project: Path) -> None:
+    dataset = str(SEEDS.parent / "evals" / "qa_pairs.jsonl")
+    strict = project / "strict.toml"
+    strict.write_text("[min]\nkey_fact_recall = 0.99\n", encoding="utf-8")
+    result = qa(
+        "eval",
+        "--dataset",
+        dataset,
+        "--split",
+        "dev",
+        "--thresholds",
+        str(strict),
+        "--out",
+        "report",
+        cwd=project,
+    )
+    assert result.returncode == 1
+    assert result.stdout.startswith("metric") and "hit@3" in result.stdout
+    assert "gate: key_fact_recall" in result.stderr
+    assert {p.name for p in (project / "report").iterdir()} == {
+        "report.md",
+        "report.json",
+        "report.html",
+    }
+    ok = qa(
+        "eval", "--dataset", dataset, "--split", "dev", "--no-gate", "--out", "report", cwd=project
+    )
+    assert ok.returncode == 0
