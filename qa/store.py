@@ -61,12 +61,22 @@ class Store:
         """Whether an index has been built here."""
         return self._manifest_path.exists()
 
+    def _identity(self) -> dict[str, str | int]:
+        """What vectors in this index must agree on: model, dimension (when known), chunker."""
+        identity: dict[str, str | int] = {
+            "embedding_model": self.embedder.model_id,
+            "chunker": self.chunker,
+        }
+        if self.embedder.dimension:  # an OpenAI model's is known only after its first call
+            identity["dimension"] = self.embedder.dimension
+        return identity
+
     def check_compatible(self) -> None:
         """Fail if the index was built with another embedding model or chunker."""
         if not self.exists():
             return
         built = self.manifest()
-        wanted = {"embedding_model": self.embedder.model_id, "chunker": self.chunker}
+        wanted = self._identity()
         for key, value in wanted.items():
             if built.get(key) != value:
                 raise IndexMismatchError(
@@ -107,7 +117,7 @@ class Store:
     @cached_property
     def collection(self) -> Any:
         """The Chroma collection, created with the model and chunker in its metadata."""
-        wanted = {"embedding_model": self.embedder.model_id, "chunker": self.chunker}
+        wanted = self._identity()
         collection = self._client.get_or_create_collection(
             self.settings.collection,
             metadata=wanted,
