@@ -46,6 +46,7 @@ class QAPipeline:
         self.embedder = embedder or make_embedder(self.settings)
         self.store = Store(self.settings, self.embedder)
         self._ready = threading.Lock()
+        self._checked = False  # the manifest is read once, not on every question
 
     @cached_property
     def retriever(self) -> Retriever:
@@ -73,11 +74,14 @@ class QAPipeline:
         return report
 
     def ensure_index(self) -> None:
-        """Build the index from settings.articles_dir on first use; check it otherwise."""
+        """Build the index from settings.articles_dir on first use; check it once otherwise."""
+        if self._checked:
+            return
         with self._ready:
             if not self.store.exists():
                 self.ingest()
             self.store.check_compatible()
+            self._checked = True
 
     def ask(
         self,
