@@ -255,11 +255,19 @@ class ExtractiveAnswerer:
             return np.zeros((0, 1), dtype=np.float32)
         return np.stack([self._vectors[key] for key in keys])
 
-    def accepts(self, question: str, candidate: Candidate) -> bool:
-        """Whether a sentence answers the question: it holds the subject and the kind asked."""
+    def shares_terms(self, question: str) -> bool:
+        """Whether any term of the question occurs in the articles (False for most Chinese)."""
+        unseen = self._unseen_idf()
+        return any(self.keyword.idf(t) < unseen for t in terms(question))
+
+    def accepts(self, candidate: Candidate, lexical: bool) -> bool:
+        """Whether a sentence answers the question: it holds the subject and the kind asked.
+
+        `lexical` is `shares_terms(question)`: without shared words, embedding similarity
+        stands in for term support.
+        """
         if not (candidate.kind_ok and candidate.anchored):
             return False
-        lexical = any(self.keyword.idf(t) < self._unseen_idf() for t in terms(question))
         if lexical:
             return candidate.support >= self.settings.min_support
         return candidate.similarity >= self.settings.min_similarity
@@ -274,16 +282,16 @@ class ExtractiveAnswerer:
         for part in parts_asked:
             vector = query_vector if len(parts_asked) == 1 else self.embedder.embed_query(part)
             ranked = self.candidates(part, hits, vector)
-            chosen = [c for c in ranked if self.accepts(part, c)]
+            lexical = self.shares_terms(part)
+            chosen = [c for c in ranked if self.accepts(c, lexical)]
             if chosen:
                 best = chosen[0].score
                 limit = self.settings.answer_sentences if len(parts_asked) == 1 else 1
+                taken = {(p.hit.record.source, p.start) for p in picked}
                 new = [
                     c
                     for c in chosen
-                    if c.score >= 0.85 * best
-                    and c.start
-                    not in {p.start for p in picked if p.hit.record.source == c.hit.record.source}
+                    if c.score >= 0.85 * best and (c.hit.record.source, c.start) not in taken
                 ]
                 picked.extend(new[:limit])
         if not picked:

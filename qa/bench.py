@@ -22,7 +22,7 @@ from qa.articles import load_article
 from qa.chunking import split_sentences
 from qa.config import Settings
 from qa.embeddings import Embedder
-from qa.evaluation import EvalItem
+from qa.evaluation import EvalItem, percentile
 from qa.pipeline import QAPipeline
 
 Say = Callable[[str], None]
@@ -51,9 +51,7 @@ def _peak_mb() -> float:
 
 
 def _pct(values: list[float], q: int) -> float:
-    if len(values) < 2:
-        return values[0] if values else 0.0
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+    return percentile(values, q) or 0.0
 
 
 _PLACES = (

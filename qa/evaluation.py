@@ -126,12 +126,13 @@ def _mean(values: Iterable[float]) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
 
 
-def _pct(values: list[float], q: float) -> float | None:
+def percentile(values: list[float], q: int) -> float | None:
+    """The q-th percentile (inclusive method), rounded to 3 decimals; None for no values."""
     if not values:
         return None
     if len(values) == 1:
         return round(values[0], 3)
-    return round(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1], 3)
+    return round(statistics.quantiles(values, n=100, method="inclusive")[q - 1], 3)
 
 
 def metrics(rows: list[Row]) -> dict[str, float | None]:
@@ -155,8 +156,8 @@ def metrics(rows: list[Row]) -> dict[str, float | None]:
     out["refusal_rate"] = _mean(r.answer.refused for r in unanswerable)
     out["false_refusal_rate"] = _mean(r.answer.refused for r in answerable)
     totals = [r.answer.timings.get("total", 0.0) for r in rows]
-    out["latency_p50_ms"] = _pct(totals, 50)
-    out["latency_p95_ms"] = _pct(totals, 95)
+    out["latency_p50_ms"] = percentile(totals, 50)
+    out["latency_p95_ms"] = percentile(totals, 95)
     return out
 
 
@@ -165,8 +166,8 @@ def stage_latency(rows: list[Row]) -> dict[str, dict[str, float | None]]:
     stages = sorted({s for r in rows for s in r.answer.timings})
     return {
         s: {
-            "p50": _pct([r.answer.timings[s] for r in rows if s in r.answer.timings], 50),
-            "p95": _pct([r.answer.timings[s] for r in rows if s in r.answer.timings], 95),
+            "p50": percentile([r.answer.timings[s] for r in rows if s in r.answer.timings], 50),
+            "p95": percentile([r.answer.timings[s] for r in rows if s in r.answer.timings], 95),
         }
         for s in stages
     }
