@@ -44,3 +44,6 @@ class Answer(_Frozen):
     passages: list[Passage]
     backend: str
     timings: dict[str, float]
+    query: str | None = None  # the standalone question retrieval used, when history rewrote it
+    prompt_version: str | None = None  # the prompt template's version, for LLM answers
+    notice: str | None = None  # something the reader must see, e.g. a fallback to extractive
