@@ -9,6 +9,7 @@ from typing import Literal
 import numpy as np
 
 from qa.chunking import split_sentences
+from qa.citations import cite
 from qa.config import Settings
 from qa.embeddings import Embedder
 from qa.keyword import KeywordIndex
@@ -166,6 +167,7 @@ class Draft:
     text: str
     refused: bool
     citations: list[Citation]
+    notice: str | None = None  # shown to the reader with the answer
 
 
 class ExtractiveAnswerer:
@@ -299,19 +301,8 @@ class ExtractiveAnswerer:
         parts, citations = [], []
         for n, c in enumerate(picked, start=1):
             parts.append(f"{c.text} [{n}]")
-            record = c.hit.record
-            citations.append(
-                Citation(
-                    n=n,
-                    source=record.source,
-                    title=record.title,
-                    date=_date(record.date),
-                    quote=c.text,
-                    start=c.start,
-                    end=c.end,
-                    verified=True,
-                )
-            )
+            offset = c.hit.record.start
+            citations.append(cite(n, c.hit.record, c.start - offset, c.end - offset, True))
         return Draft(text=" ".join(parts), refused=False, citations=citations)
 
 
@@ -343,10 +334,3 @@ def refusal(hits: list[Hit]) -> str:
         + "."
     )
 
-
-def _date(yyyymmdd: int):  # type: ignore[no-untyped-def]
-    import datetime as dt
-
-    if not yyyymmdd:
-        return None
-    return dt.date(yyyymmdd // 10000, yyyymmdd // 100 % 100, yyyymmdd % 100)

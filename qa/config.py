@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EmbeddingBackend = Literal["use", "minilm", "e5", "openai"]
@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     openai_embedding_model: str = Field(
         "text-embedding-3-small", description="Model name when embedding_backend=openai."
     )
-    openai_api_key: str | None = Field(
+    openai_api_key: SecretStr | None = Field(
         None,
         description="API key for OpenAI-compatible endpoints (OPENAI_API_KEY is read too).",
         validation_alias=AliasChoices("QA_OPENAI_API_KEY", "OPENAI_API_KEY"),
@@ -85,6 +85,64 @@ class Settings(BaseSettings):
         description="Least question-sentence cosine for questions without shared words "
         "(e.g. Chinese questions about English articles).",
     )
+
+    # LLM answerer (any OpenAI-compatible endpoint)
+    backend: Literal["auto", "extractive", "llm"] = Field(
+        "auto",
+        description="auto = llm when an endpoint or API key is configured, else extractive.",
+    )
+    llm_base_url: str | None = Field(
+        None,
+        description="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 "
+        "(OPENAI_BASE_URL is read too); unset = api.openai.com when a key is set.",
+        validation_alias=AliasChoices("QA_LLM_BASE_URL", "OPENAI_BASE_URL"),
+    )
+    llm_model: str = Field("gpt-4o-mini", description="Model name sent to the endpoint.")
+    llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
+    llm_max_tokens: int = Field(400, ge=16, description="Most tokens in one LLM answer.")
+    llm_timeout: float = Field(
+        30.0, gt=0, description="Seconds to wait for the endpoint (each request and stream gap)."
+    )
+    llm_retries: int = Field(
+        2, ge=0, le=10, description="Retries on connection errors, 429 and 5xx (Retry-After kept)."
+    )
+    llm_on_error: Literal["raise", "extractive"] = Field(
+        "raise",
+        description="When the endpoint fails: raise a BackendError, or answer extractively "
+        "with a notice.",
+    )
+    llm_on_unverified: Literal["mark", "extractive"] = Field(
+        "mark",
+        description="When no citation of an LLM answer checks out: mark it with a notice, "
+        "or replace it with the extractive answer.",
+    )
+    citation_min_support: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Share of a claim's key terms its cited sentence must hold to verify it.",
+    )
+    citation_min_similarity: float = Field(
+        0.6,
+        ge=-1,
+        le=1,
+        description="Or the least claim-sentence cosine that verifies it (e.g. across languages).",
+    )
+    prompts_dir: Path = Field(
+        Path(__file__).resolve().parent.parent / "prompts",
+        description="Folder of the prompt templates (answer.md, condense.md).",
+    )
+
+    def api_key(self) -> str:
+        """The API key's value for a client (never logged); local servers need none."""
+        return self.openai_api_key.get_secret_value() if self.openai_api_key else "not-needed"
+
+    @property
+    def use_llm(self) -> bool:
+        """Whether questions go to the LLM answerer under the `backend` setting."""
+        if self.backend == "auto":
+            return bool(self.llm_base_url or self.openai_api_key)
+        return self.backend == "llm"
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:

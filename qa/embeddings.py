@@ -180,7 +180,7 @@ class OpenAIEmbedder:
         from openai import OpenAI
 
         return OpenAI(
-            api_key=self._settings.openai_api_key or "not-needed",
+            api_key=self._settings.api_key(),
             base_url=self._settings.openai_base_url,
             timeout=60,
         )
@@ -208,3 +208,4 @@ class OpenAIEmbedder:
     def embed_query(self, text: str) -> Vectors:
         """Embed one question."""
         return cast(Vectors, self.embed_documents([text])[0])
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from dataclasses import asdict, dataclass
@@ -24,6 +25,13 @@ class ChunkRecord:
     start: int
     end: int
     text: str
+
+    @property
+    def day(self) -> dt.date | None:
+        """The article's publication date, None when it has none."""
+        if not self.date:
+            return None
+        return dt.date(self.date // 10000, self.date // 100 % 100, self.date % 100)
 
 
 def index_text(title: str, text: str) -> str:

@@ -8,16 +8,25 @@ import threading
 import time
 import unicodedata
 from collections.abc import Iterator
+from dataclasses import replace
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from qa.answerers import ExtractiveAnswerer
+import numpy as np
+
+from qa.answerers import Draft, ExtractiveAnswerer
+from qa.citations import CitationChecker
 from qa.config import Settings
 from qa.embeddings import Embedder, make_embedder
-from qa.errors import QuestionError
+from qa.errors import BackendError, QuestionError
+from qa.followups import is_follow_up, standalone
 from qa.ingest import IngestReport, Progress, ingest
 from qa.models import Answer, Passage
-from qa.retrieval import Filters, Mode, Retriever
+from qa.retrieval import Filters, Hit, Mode, Retriever
 from qa.store import Store
+
+if TYPE_CHECKING:
+    from qa.llm import LLMAnswerer
 
 
 def clean_question(question: str, max_chars: int) -> str:
@@ -70,7 +79,8 @@ class QAPipeline:
             rebuild=rebuild,
             progress=progress,
         )
-        self.__dict__.pop("answerer", None)  # it holds the BM25 statistics of the old index
+        for name in ("answerer", "llm"):  # they hold the BM25 statistics of the old index
+            self.__dict__.pop(name, None)
         return report
 
     def ensure_index(self) -> None:
@@ -82,6 +92,19 @@ class QAPipeline:
                 self.ingest()
             self.store.check_compatible()
             self._checked = True
+
+    @cached_property
+    def llm(self) -> LLMAnswerer:
+        """The LLM answerer over the configured endpoint (ConfigError when there is none)."""
+        from qa.llm import LLMAnswerer
+
+        checker = CitationChecker(self.embedder, self.store.keyword, self.settings)
+        return LLMAnswerer(self.settings, checker)
+
+    @property
+    def backend(self) -> str:
+        """Which answerer questions go to: 'llm' or 'extractive' (see Settings.backend)."""
+        return "llm" if self.settings.use_llm else "extractive"
 
     def ask(
         self,
@@ -95,46 +118,115 @@ class QAPipeline:
         mode: Mode | None = None,
     ) -> Answer:
         """Answer one question from the articles, with citations; see `qa.ask`."""
+        for item in self.ask_stream(
+            question, history=history, k=k, sources=sources, since=since, until=until, mode=mode
+        ):
+            if isinstance(item, Answer):
+                return item
+        raise AssertionError("ask_stream ends with an Answer")  # pragma: no cover
+
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        history: list[tuple[str, str]] | None = None,
+        k: int | None = None,
+        sources: list[str] | None = None,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+        mode: Mode | None = None,
+    ) -> Iterator[str | Answer]:
+        """Yield the answer text in pieces as it is written, then the final Answer.
+
+        The LLM's deltas carry its raw `[n]` markers; the final Answer's text, with markers
+        renumbered to the verified citations, is the one to keep.
+        """
         started = time.perf_counter()
         text = clean_question(question, self.settings.max_question_chars)
         self.ensure_index()
         timings: dict[str, float] = {}
-        filters = Filters(frozenset(sources) if sources is not None else None, since, until)
+        query = self._standalone(text, history, timings)
         hits, vector = self.retriever.retrieve(
-            text,
+            query,
             k=k or self.settings.top_k,
-            filters=filters,
+            filters=Filters(frozenset(sources) if sources is not None else None, since, until),
             mode=mode or self.settings.retriever,
             timings=timings,
         )
         clock = time.perf_counter()
-        draft = self.answerer.answer(text, hits, vector)
-        timings["answer"] = round((time.perf_counter() - clock) * 1000, 3)
-        timings["total"] = round((time.perf_counter() - started) * 1000, 3)
-        passages = [
-            Passage(
-                rank=i,
-                source=h.record.source,
-                chunk_id=h.record.id,
-                text=h.record.text,
-                score=round(h.score, 6),
-            )
-            for i, h in enumerate(hits, start=1)
-        ]
-        return Answer(
+        draft, backend, streamed = None, self.backend, False
+        if backend == "llm":
+            try:
+                for piece in self.llm.stream(query, hits):
+                    if isinstance(piece, Draft):
+                        draft = piece
+                    else:
+                        timings.setdefault("first_token", _ms(started))
+                        streamed = True
+                        yield piece
+            except BackendError as exc:
+                if self.settings.llm_on_error == "raise":
+                    raise
+                backend = "extractive"
+                draft = self._extractive(
+                    query, hits, vector, f"{exc}. Showing the extractive answer."
+                )
+            if draft and draft.notice and self.settings.llm_on_unverified == "extractive":
+                backend = "extractive"
+                draft = self._extractive(
+                    query,
+                    hits,
+                    vector,
+                    "The LLM's answer could not be checked against the "
+                    "articles, so the extractive answer is shown.",
+                )
+        draft = draft or self.answerer.answer(query, hits, vector)
+        timings["answer"] = _ms(clock)
+        timings["total"] = _ms(started)
+        answer = Answer(
             question=text,
             text=draft.text,
             refused=draft.refused,
             citations=draft.citations,
-            passages=passages,
-            backend=self.answerer.name,
+            passages=[
+                Passage(
+                    rank=i,
+                    source=h.record.source,
+                    chunk_id=h.record.id,
+                    text=h.record.text,
+                    score=round(h.score, 6),
+                )
+                for i, h in enumerate(hits, start=1)
+            ],
+            backend=backend,
             timings=timings,
+            query=query if query != text else None,
+            prompt_version=self.llm.prompt.version if backend == "llm" else None,
+            notice=draft.notice,
         )
-
-    def ask_stream(self, question: str, **options: object) -> Iterator[str | Answer]:
-        """Yield the answer text in pieces (sentence by sentence), then the final Answer."""
-        answer = self.ask(question, **options)  # type: ignore[arg-type]
-        pieces = re.split(r"(?<=\]) ", answer.text)
-        for i, piece in enumerate(pieces):
-            yield piece if i == len(pieces) - 1 else piece + " "
+        if not streamed:
+            pieces = re.split(r"(?<=\]) ", answer.text)
+            for i, piece in enumerate(pieces):
+                yield piece if i == len(pieces) - 1 else piece + " "
         yield answer
+
+    def _standalone(
+        self, question: str, history: list[tuple[str, str]] | None, timings: dict[str, float]
+    ) -> str:
+        """The question rewritten to stand alone when it follows up on the history."""
+        if not history:
+            return question
+        clock = time.perf_counter()
+        if self.backend == "llm" and is_follow_up(question):
+            query = self.llm.rewrite(question, history)
+        else:
+            query = standalone(question, history)
+        timings["rewrite"] = _ms(clock)
+        return query
+
+    def _extractive(self, query: str, hits: list[Hit], vector: np.ndarray, notice: str) -> Draft:
+        return replace(self.answerer.answer(query, hits, vector), notice=notice)
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 3)

@@ -139,6 +139,9 @@ def test_answer_is_frozen_and_json_serialisable(seeded: QAPipeline) -> None:
         "passages",
         "backend",
         "timings",
+        "query",
+        "prompt_version",
+        "notice",
     }
     assert set(data["citations"][0]) == {
         "n",
