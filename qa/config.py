@@ -15,7 +15,7 @@ class Settings(BaseSettings):
     """Every knob of Delta QA; each field has a default that works offline."""
 
     model_config = SettingsConfigDict(
-        env_prefix="QA_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="QA_", env_file=".env", extra="ignore", frozen=True, populate_by_name=True
     )
 
     # Articles and index
