@@ -232,7 +232,9 @@ def ask(
 ) -> None:
     """Answer a question from the articles, with numbered sources.
 
-    Without QUESTION, reads questions from the terminal until an empty line or Ctrl-D.
+    Without QUESTION, reads questions from the terminal until an empty line or Ctrl-D;
+    follow-ups there ("what about its output value?") are read against the earlier ones.
+    With QA_LLM_BASE_URL or OPENAI_API_KEY set, an LLM writes the answer (QA_BACKEND).
 
     Example: qa ask "How many enterprises are in the Pinghu CNC machine tool cluster?"
     """
@@ -245,6 +247,7 @@ def ask(
     if question is not None:
         _print_answer(_pipeline().ask(question, **options), as_json)
         return
+    history: list[tuple[str, str]] = []
     while True:
         try:
             line = input("question> ").strip()
@@ -253,7 +256,9 @@ def ask(
         if not line:
             break
         try:
-            _print_answer(_pipeline().ask(line, **options), as_json)
+            answer = _pipeline().ask(line, history=history[-3:], **options)
+            history.append((line, answer.text))
+            _print_answer(answer, as_json)
         except QAError as exc:  # a bad question in the loop is reported, the loop goes on
             click.echo(f"error: {exc}", err=True)
 
@@ -263,11 +268,14 @@ def _print_answer(answer: Any, as_json: bool) -> None:
         click.echo(json.dumps(answer.model_dump(mode="json"), ensure_ascii=False, indent=2))
         return
     click.echo(answer.text)
+    if answer.notice:
+        click.echo(f"note: {answer.notice}")
     if answer.citations:
         click.echo("\nSources:")
     for c in answer.citations:
         when = f", {c.date.isoformat()}" if c.date else ""
-        click.echo(f"[{c.n}] {c.title} ({c.source}{when}), chars {c.start}-{c.end}")
+        checked = "" if c.verified else " (not supported by this passage)"
+        click.echo(f"[{c.n}] {c.title} ({c.source}{when}), chars {c.start}-{c.end}{checked}")
     click.echo()
 
 

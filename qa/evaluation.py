@@ -113,6 +113,8 @@ class Row:
             "should_answer": self.item.should_answer,
             "refused": self.answer.refused,
             "answer": self.answer.text,
+            "backend": self.answer.backend,
+            "notice": self.answer.notice,
             "facts": self.facts,
             "gold_rank": self.gold_rank,
             "cited": [c.source for c in self.answer.citations],
@@ -215,11 +217,8 @@ def run_eval(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[EvalRun]:
     """Ask every item once per retriever and score the answers."""
-    if backend != pipeline.answerer.name:
-        raise ConfigError(
-            f"backend {backend!r} is not available: this build answers with "
-            f"{pipeline.answerer.name!r} (the LLM answerer needs an endpoint, see README)"
-        )
+    if backend != pipeline.backend:
+        pipeline = pipeline.with_settings(backend=backend)
     pipeline.ensure_index()
     texts = _article_texts(pipeline)
     modes = list(retrievers)

@@ -101,6 +101,11 @@ class QAPipeline:
         checker = CitationChecker(self.embedder, self.store.keyword, self.settings)
         return LLMAnswerer(self.settings, checker)
 
+    def with_settings(self, **changes: object) -> QAPipeline:
+        """A pipeline over the same embedder with some settings changed (e.g. backend="llm")."""
+        settings = Settings(**{**self.settings.model_dump(), **changes})  # validated again
+        return QAPipeline(settings, embedder=self.embedder)
+
     @property
     def backend(self) -> str:
         """Which answerer questions go to: 'llm' or 'extractive' (see Settings.backend)."""
