@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import replace
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 import numpy as np
 
@@ -27,6 +27,17 @@ from qa.store import Store
 
 if TYPE_CHECKING:
     from qa.llm import LLMAnswerer
+
+
+class AskOptions(TypedDict, total=False):
+    """The keyword options of `ask` and `ask_stream`."""
+
+    history: list[tuple[str, str]] | None
+    k: int | None
+    sources: list[str] | None
+    since: dt.date | None
+    until: dt.date | None
+    mode: Mode | None
 
 
 def clean_question(question: str, max_chars: int) -> str:
@@ -111,21 +122,9 @@ class QAPipeline:
         """Which answerer questions go to: 'llm' or 'extractive' (see Settings.backend)."""
         return "llm" if self.settings.use_llm else "extractive"
 
-    def ask(
-        self,
-        question: str,
-        *,
-        history: list[tuple[str, str]] | None = None,
-        k: int | None = None,
-        sources: list[str] | None = None,
-        since: dt.date | None = None,
-        until: dt.date | None = None,
-        mode: Mode | None = None,
-    ) -> Answer:
+    def ask(self, question: str, **options: Unpack[AskOptions]) -> Answer:
         """Answer one question from the articles, with citations; see `qa.ask`."""
-        for item in self.ask_stream(
-            question, history=history, k=k, sources=sources, since=since, until=until, mode=mode
-        ):
+        for item in self.ask_stream(question, **options):
             if isinstance(item, Answer):
                 return item
         raise AssertionError("ask_stream ends with an Answer")  # pragma: no cover
