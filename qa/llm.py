@@ -134,6 +134,8 @@ class LLMAnswerer:
             timeout=s.llm_timeout,
             max_retries=s.llm_retries,
             streaming=True,
+            # llama.cpp and Ollama read only the older `max_tokens`; OpenAI itself needs neither
+            extra_body={"max_tokens": s.llm_max_tokens} if s.llm_base_url else None,
         )
 
     def stream(self, question: str, hits: list[Hit]) -> Iterator[str | Draft]:
