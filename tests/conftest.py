@@ -33,7 +33,13 @@ def articles(tmp_path: Path) -> Path:
 
 def make_pipeline(tmp: Path, articles: Path, embedder: Embedder, **overrides: object) -> QAPipeline:
     """A pipeline over `articles` with its index under `tmp`."""
-    settings = Settings(articles_dir=articles, index_dir=tmp / "index", **overrides)  # type: ignore[arg-type]
+    settings = Settings(  # type: ignore[arg-type]
+        articles_dir=articles,
+        index_dir=tmp / "index",
+        uploads_dir=tmp / "uploads",
+        feedback_file=tmp / "feedback.jsonl",
+        **overrides,
+    )
     return QAPipeline(settings, embedder=embedder)
 
 
