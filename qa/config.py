@@ -86,6 +86,26 @@ class Settings(BaseSettings):
         "(e.g. Chinese questions about English articles).",
     )
 
+    # Chat page
+    uploads_dir: Path = Field(
+        Path(".qa-uploads"),
+        description="Where articles uploaded in the chat page are kept; ingested with "
+        "articles_dir (keep it outside articles_dir and index_dir).",
+    )
+    feedback_file: Path = Field(
+        Path(".qa-feedback.jsonl"),
+        description="Thumbs up/down from the chat page, one JSON line each (`qa eval --dataset`).",
+    )
+    max_upload_bytes: int = Field(
+        2_000_000, gt=0, description="Largest file the chat page accepts for upload."
+    )
+    chat_concurrency: int = Field(
+        4, ge=1, description="Questions the chat page answers at the same time."
+    )
+    chat_queue_size: int = Field(
+        32, ge=1, description="Questions that may wait; past that users are told it is busy."
+    )
+
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:
         if self.chunk_overlap >= self.chunk_size:
