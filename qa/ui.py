@@ -266,6 +266,7 @@ def build_app(page: ChatPage) -> gr.Blocks:
         for trigger in (question.submit, ask_button.click):
             trigger(page.respond, chat_inputs, chat_outputs, api_visibility="private")
         clear.click(lambda: ([], [], ""), None, [chatbot, turns, status], api_visibility="private")
+        chatbot.clear(lambda: ([], ""), None, [turns, status], api_visibility="private")
 
         def like(state: list[Turn], data: gr.LikeData) -> str:
             index = data.index if isinstance(data.index, int) else data.index[0]

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import DATA, ROOT, SEEDS
+from .conftest import DATA, ROOT, SEEDS, free_port, running
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -76,12 +73,6 @@ class Server:
     outside: list[str] = field(default_factory=list)  # what pages asked of other hosts
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("chat")
@@ -89,7 +80,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(AUDIT_HOOK, encoding="utf-8")
     (home / ".env").write_text("OPENAI_API_KEY=sk-secret-do-not-serve\n", encoding="utf-8")
-    port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_", "GRADIO_"))}
     env.update(
         PYTHONPATH=str(hook),
@@ -99,33 +89,23 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         QA_UPLOADS_DIR=str(home / "uploads"),
         QA_FEEDBACK_FILE=str(home / "feedback.jsonl"),
     )
-    exe = Path(sys.executable).with_name("qa")
-    log = (home / "server.log").open("w")
-    proc = subprocess.Popen(
-        [str(exe), "chat", "--port", str(port)], cwd=home, env=env, stdout=log, stderr=log
-    )
+    port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"qa chat exited: {(home / 'server.log').read_text()[-2000:]}")
-            try:
-                urllib.request.urlopen(url, timeout=5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"qa chat did not answer on {url} in {STARTUP_SECONDS} s")
-                time.sleep(0.5)
-        yield Server(url, home, home / "netlog.txt")
-    finally:
-        proc.terminate()
+    exe = Path(sys.executable).with_name("qa")
+    with (home / "server.log").open("w") as log:
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=20)
-        log.close()
+            with running(
+                [str(exe), "chat", "--port", str(port)],
+                url,
+                STARTUP_SECONDS,
+                cwd=home,
+                env=env,
+                stdout=log,
+                stderr=log,
+            ):
+                yield Server(url, home, home / "netlog.txt")
+        except RuntimeError as exc:
+            pytest.fail(f"{exc}: {(home / 'server.log').read_text()[-2000:]}")
 
 
 @pytest.fixture(scope="module")
