@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-dev run ingest test lint clean
+.PHONY: install install-dev run ingest test lint clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,18 +24,23 @@ install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
 
-## make run: install, index seeds/, then answer questions typed in the terminal
+## make run: install, index seeds/ (and chat uploads), then open the chat page on 127.0.0.1:7860
 run: install
 	$(BIN)/qa ingest
-	$(BIN)/qa ask
+	$(BIN)/qa chat
 
 ## make test: install with dev tools, lint, type-check and run the whole suite
-test: install-dev lint
+test: install-dev chromium lint
 	$(BIN)/pytest
+
+# the browser tests drive Debian's chromium (never a downloaded one)
+chromium:
+	@test -x /usr/bin/chromium || apt-get install -y chromium chromium-driver \
+	|| (apt-get update && apt-get install -y chromium chromium-driver)
 
 lint: install-dev
 	$(BIN)/ruff check qa tests
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .qa-index .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .qa-index test-artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -124,7 +124,7 @@ def bench_ours(
     """Ingest `articles` into a fresh index, then ask every eval question warm (and once cold)."""
     settings = Settings(articles_dir=articles, index_dir=work / f"ours-{name}")
     pipe = QAPipeline(settings, embedder=embedder)
-    report = pipe.ingest()
+    report = pipe.ingest(str(articles))  # only these articles, never the chat uploads
     chunks = len(pipe.store.keyword.records)
     latencies: list[float] = []
     ranked: list[list[str]] = []

@@ -1,4 +1,4 @@
-"""The `qa` command: `qa ingest`, `qa ask` — a thin shell over the library."""
+"""The `qa` command: `qa ingest`, `qa ask`, `qa chat` — a thin shell over the library."""
 
 from __future__ import annotations
 
@@ -59,6 +59,7 @@ def main() -> None:
     \b
     qa ingest            index the articles in seeds/ (only what changed)
     qa ask "question"    answer with [n] citations
+    qa chat              the chat page on http://127.0.0.1:7860
     """
 
 
@@ -106,6 +107,22 @@ def ingest(folder: Path | None, rebuild: bool) -> None:
     )
     if not report.ok:
         sys.exit(1)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535))
+@_friendly
+def chat(host: str, port: int) -> None:
+    """Open the chat page: streamed cited answers, sources, article uploads, feedback.
+
+    It listens on 127.0.0.1 only unless --host says otherwise, and never makes a share link.
+
+    Example: qa chat --port 7860   (then open http://127.0.0.1:7860)
+    """
+    from qa.ui import serve
+
+    serve(_pipeline(), host=host, port=port)
 
 
 @main.command("eval")

@@ -133,6 +133,26 @@ class Settings(BaseSettings):
         description="Folder of the prompt templates (answer.md, condense.md).",
     )
 
+    # Chat page
+    uploads_dir: Path = Field(
+        Path(".qa-uploads"),
+        description="Where articles uploaded in the chat page are kept; ingested with "
+        "articles_dir (keep it outside articles_dir and index_dir).",
+    )
+    feedback_file: Path = Field(
+        Path(".qa-feedback.jsonl"),
+        description="Thumbs up/down from the chat page, one JSON line each (`qa eval --dataset`).",
+    )
+    max_upload_bytes: int = Field(
+        2_000_000, gt=0, description="Largest file the chat page accepts for upload."
+    )
+    chat_concurrency: int = Field(
+        4, ge=1, description="Questions the chat page answers at the same time."
+    )
+    chat_queue_size: int = Field(
+        32, ge=1, description="Questions that may wait; past that users are told it is busy."
+    )
+
     def api_key(self) -> str:
         """The API key's value for a client (never logged); local servers need none."""
         return self.openai_api_key.get_secret_value() if self.openai_api_key else "not-needed"

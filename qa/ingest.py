@@ -1,4 +1,4 @@
-"""Incremental, idempotent ingest of a folder of articles into the index, one writer at a time."""
+"""Incremental, idempotent ingest of folders of articles into the index, one writer at a time."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,21 +91,54 @@ def read_folder(folder: Path, max_bytes: int) -> tuple[list[Article], list[tuple
     return articles, skipped
 
 
+def read_folders(
+    folders: Sequence[Path], max_bytes: int
+) -> tuple[list[Article], list[tuple[str, str]]]:
+    """`read_folder` over several folders; a file name already taken by an earlier folder is
+    skipped with a reason (article ids are file names, so one would silently replace the other)."""
+    articles: list[Article] = []
+    skipped: list[tuple[str, str]] = []
+    first: dict[str, Path] = {}
+    for folder in folders:
+        found, bad = read_folder(folder, max_bytes)
+        skipped += bad
+        for article in found:
+            if article.id in first:
+                skipped.append(
+                    (
+                        f"{folder.name}/{article.id}",
+                        f"same file name as {first[article.id].name}/{article.id}: rename one",
+                    )
+                )
+                continue
+            first[article.id] = folder
+            articles.append(article)
+    return articles, skipped
+
+
 def ingest(
-    store: Store, folder: Path, *, rebuild: bool = False, progress: Progress | None = None
+    store: Store,
+    folders: Path | Sequence[Path],
+    *,
+    rebuild: bool = False,
+    progress: Progress | None = None,
 ) -> IngestReport:
-    """Bring the index in line with `folder`: embed only new or changed articles.
+    """Bring the index in line with `folders`: embed only new or changed articles.
 
-    Articles that came from `folder` and whose file is gone are removed; a file that cannot
-    be read is skipped and, if an older version was indexed, that version is kept.
+    Articles that came from one of `folders` and whose file is gone are removed; a file that
+    cannot be read is skipped and, if an older version was indexed, that version is kept.
     """
-    if not folder.is_dir():
-        from qa.errors import ConfigError
+    folders = [folders] if isinstance(folders, Path) else list(folders)
+    for folder in folders:
+        if not folder.is_dir():
+            from qa.errors import ConfigError
 
-        raise ConfigError(f"{folder} is not a folder of articles: give `qa ingest DIR` a folder")
+            raise ConfigError(
+                f"{folder} is not a folder of articles: give `qa ingest DIR` a folder"
+            )
     started = time.perf_counter()
     report = IngestReport()
-    origin = str(folder.resolve())
+    origins = {str(folder.resolve()) for folder in folders}
     with writer_lock(store.folder):
         if rebuild:
             store.reset()
@@ -113,8 +146,8 @@ def ingest(
             store.check_compatible()
         manifest = store.manifest()
         known: dict[str, Any] = manifest["articles"]
-        articles, report.skipped = read_folder(folder, store.settings.max_article_bytes)
-        todo = _plan(articles, known, origin, report)
+        articles, report.skipped = read_folders(folders, store.settings.max_article_bytes)
+        todo = _plan(articles, known, origins, report)
         records = [r for r in store.keyword.records if r.source in known]
         new_records = [
             _record(article, chunk)
@@ -136,7 +169,7 @@ def ingest(
                 "sha256": article.sha256,
                 "title": article.title,
                 "date": article.date.isoformat() if article.date else None,
-                "origin": origin,
+                "origin": str(article.path.parent.resolve()),
                 "chunks": [r.id for r in new_records if r.source == article.id],
             }
         changed = bool(todo or report.removed) or not (store.folder / "keyword").exists()
@@ -154,7 +187,7 @@ def ingest(
 
 
 def _plan(
-    articles: list[Article], known: dict[str, Any], origin: str, report: IngestReport
+    articles: list[Article], known: dict[str, Any], origins: set[str], report: IngestReport
 ) -> list[Article]:
     """Sort articles into added / updated / unchanged / duplicates; return those to embed."""
     todo: list[Article] = []
@@ -163,7 +196,7 @@ def _plan(
     seen_text: dict[str, str] = {
         meta["sha256"]: name
         for name, meta in known.items()
-        if meta["origin"] != origin or name in present
+        if meta["origin"] not in origins or name in present
     }
     for article in articles:
         twin = seen_text.get(article.sha256)
@@ -184,7 +217,7 @@ def _plan(
             report.unchanged.append(article.id)
     skipped = {name for name, _ in report.skipped}
     for name, meta in known.items():
-        if meta["origin"] == origin and name not in present and name not in skipped:
+        if meta["origin"] in origins and name not in present and name not in skipped:
             report.removed.append(name)
     return todo
 

@@ -47,3 +47,12 @@ class Answer(_Frozen):
     query: str | None = None  # the standalone question retrieval used, when history rewrote it
     prompt_version: str | None = None  # the prompt template's version, for LLM answers
     notice: str | None = None  # something the reader must see, e.g. a fallback to extractive
+
+
+class ArticleInfo(_Frozen):
+    """One indexed article as the chat page lists it: file name, title, date, chunk count."""
+
+    source: str
+    title: str
+    date: dt.date | None
+    chunks: int

@@ -18,10 +18,10 @@ from qa.answerers import Draft, ExtractiveAnswerer
 from qa.citations import CitationChecker
 from qa.config import Settings
 from qa.embeddings import Embedder, make_embedder
-from qa.errors import BackendError, QuestionError
+from qa.errors import ArticleError, BackendError, QuestionError
 from qa.followups import is_follow_up, standalone
 from qa.ingest import IngestReport, Progress, ingest
-from qa.models import Answer, Passage
+from qa.models import Answer, ArticleInfo, Passage
 from qa.retrieval import Filters, Hit, Mode, Retriever
 from qa.store import Store
 
@@ -81,15 +81,16 @@ class QAPipeline:
     def ingest(
         self, folder: str | None = None, *, rebuild: bool = False, progress: Progress | None = None
     ) -> IngestReport:
-        """Bring the index in line with a folder of articles (default: settings.articles_dir)."""
+        """Bring the index in line with a folder of articles (default: settings.articles_dir
+        and the chat page's uploads in settings.uploads_dir)."""
         from pathlib import Path
 
-        report = ingest(
-            self.store,
-            Path(folder) if folder else self.settings.articles_dir,
-            rebuild=rebuild,
-            progress=progress,
-        )
+        if folder:
+            folders = [Path(folder)]
+        else:
+            self.settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+            folders = [self.settings.articles_dir, self.settings.uploads_dir]
+        report = ingest(self.store, folders, rebuild=rebuild, progress=progress)
         for name in ("answerer", "llm"):  # they hold the BM25 statistics of the old index
             self.__dict__.pop(name, None)
         return report
@@ -230,6 +231,38 @@ class QAPipeline:
 
     def _extractive(self, query: str, hits: list[Hit], vector: np.ndarray, notice: str) -> Draft:
         return replace(self.answerer.answer(query, hits, vector), notice=notice)
+
+
+    def articles(self) -> list[ArticleInfo]:
+        """Every indexed article, newest first (undated last)."""
+        self.ensure_index()
+        known = self.store.manifest()["articles"]
+        infos = [
+            ArticleInfo(
+                source=name,
+                title=meta["title"],
+                date=dt.date.fromisoformat(meta["date"]) if meta["date"] else None,
+                chunks=len(meta["chunks"]),
+            )
+            for name, meta in known.items()
+        ]
+        return sorted(infos, key=lambda a: (a.date or dt.date.min, a.source), reverse=True)
+
+    def article_text(self, source: str) -> str:
+        """The cleaned text of one indexed article, the text citations point into."""
+        from pathlib import Path
+
+        from qa.articles import load_article
+
+        meta = self.store.manifest()["articles"].get(source)
+        if meta is None:
+            raise ArticleError(f"{source} is not in the index: pick an article from the list")
+        try:
+            return load_article(Path(meta["origin"]) / source, self.settings.max_article_bytes).text
+        except OSError:
+            raise ArticleError(
+                f"the file of {source} is gone: run `qa ingest` to bring the index up to date"
+            ) from None
 
 
 def _ms(since: float) -> float:

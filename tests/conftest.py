@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import socket
+import subprocess
+import time
+import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +21,42 @@ from qa.pipeline import QAPipeline
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 DATA = Path(__file__).resolve().parent / "data"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running(
+    command: list[str], probe_url: str, seconds: float, **popen: Any
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a server, wait (at most `seconds`) until `probe_url` answers, stop it after."""
+    server = subprocess.Popen(command, **popen)
+    try:
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                with urllib.request.urlopen(probe_url, timeout=5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError(
+                        f"{Path(command[0]).name} did not answer on {probe_url} "
+                        f"within {seconds:.0f} s"
+                    ) from None
+                time.sleep(0.3)
+        yield server
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=20)
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +75,13 @@ def articles(tmp_path: Path) -> Path:
 
 def make_pipeline(tmp: Path, articles: Path, embedder: Embedder, **overrides: object) -> QAPipeline:
     """A pipeline over `articles` with its index under `tmp`."""
-    settings = Settings(articles_dir=articles, index_dir=tmp / "index", **overrides)  # type: ignore[arg-type]
+    settings = Settings(  # type: ignore[arg-type]
+        articles_dir=articles,
+        index_dir=tmp / "index",
+        uploads_dir=tmp / "uploads",
+        feedback_file=tmp / "feedback.jsonl",
+        **overrides,
+    )
     return QAPipeline(settings, embedder=embedder)
 
 

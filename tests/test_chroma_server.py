@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,15 +12,9 @@ import pytest
 
 from qa.embeddings import Embedder
 
-from .conftest import SEEDS, make_pipeline
+from .conftest import SEEDS, free_port, make_pipeline, running
 
 pytestmark = pytest.mark.chroma_server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -31,39 +22,16 @@ def chroma_url(tmp_path: Path) -> Iterator[str]:
     exe = shutil.which("chroma", path=str(Path(sys.executable).parent))
     assert exe, "the chroma CLI ships with chromadb"
     port = free_port()
-    server = subprocess.Popen(
-        [
-            exe,
-            "run",
-            "--path",
-            str(tmp_path / "server-data"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
+    url = f"http://127.0.0.1:{port}"
+    command = [exe, "run", "--path", str(tmp_path / "server-data")]
+    with running(
+        [*command, "--host", "127.0.0.1", "--port", str(port)],
+        f"{url}/api/v2/heartbeat",
+        60,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("chroma run did not come up within 60 s") from None
-                time.sleep(0.3)
+    ):
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=15)
 
 
 def test_ingest_and_ask_through_a_chroma_server(

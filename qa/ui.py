@@ -1,0 +1,327 @@
+"""The chat page (`qa chat`): a Gradio app over the same pipeline `ask()` uses.
+
+The only module that imports gradio. `ChatPage` holds the handlers as plain methods that
+tests call without a browser; `build_app` wires them to components and `serve` starts the
+server on 127.0.0.1 with no share link, no analytics and a bounded queue.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from qa.config import offline_environment
+
+offline_environment()  # gradio and huggingface_hub read these switches when they are imported
+
+import gradio as gr  # noqa: E402
+from gradio.events import api as gr_api  # noqa: E402
+
+from qa.errors import QAError, QuestionError  # noqa: E402
+from qa.feedback import record_feedback  # noqa: E402
+from qa.models import Answer  # noqa: E402
+from qa.pipeline import QAPipeline  # noqa: E402
+from qa.render import (  # noqa: E402
+    escape,
+    render_answer,
+    render_error,
+    render_partial,
+    render_question,
+)
+from qa.retrieval import Mode  # noqa: E402
+from qa.uploads import UploadReport, add_uploads  # noqa: E402
+
+EXAMPLES = [
+    "How many enterprises are in the Pinghu CNC machine tool cluster?",
+    "When was Haichen Precision Machinery established?",
+    "What is the Integration of Two Industries?",
+    "什么是两业融合?",
+]
+TABLE_HEADERS = ["Title", "Date", "Chunks", "File"]
+CSS = """
+.qa-ref { font-weight: 600; color: var(--color-accent); }
+.qa-refusal { border-left: 4px solid #b7791f; background: #fffaf0; padding: .4em .8em; }
+.qa-refusal-head { font-weight: 600; color: #975a16; }
+.qa-error { border-left: 4px solid #c53030; background: #fff5f5; padding: .4em .8em; }
+.qa-notice { border-left: 4px solid #2b6cb0; background: #ebf8ff; padding: .3em .8em; }
+.qa-query { font-size: .9em; opacity: .75; }
+.qa-passage { font-size: .9em; margin: .3em 0 .6em; }
+.qa-passage mark { background: #fefcbf; padding: 0 .1em; }
+"""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One question of a chat and what came back: an Answer, or an error message."""
+
+    question: str
+    answer: Answer | None = None
+    error: str | None = None
+
+
+def parse_day(text: str | None, label: str) -> dt.date | None:
+    """A YYYY-MM-DD date typed in the settings, or None when left empty."""
+    if not text or not text.strip():
+        return None
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise QuestionError(f"{label} must be a date like 2023-01-31 (or left empty)") from None
+
+
+class ChatPage:
+    """The handlers of the chat page, over one pipeline."""
+
+    def __init__(self, pipeline: QAPipeline) -> None:
+        self.pipeline = pipeline
+
+    # --- chat -----------------------------------------------------------------------------
+    def titles(self) -> dict[str, str]:
+        """Article file name → title, for the refusal's closest articles."""
+        return {a.source: a.title for a in self.pipeline.articles()}
+
+    def messages(self, turns: list[Turn], partial: str | None = None) -> list[dict[str, str]]:
+        """The chat as Gradio messages; `partial` is the answer still being streamed."""
+        titles = self.titles() if any(t.answer and t.answer.refused for t in turns) else {}
+        out: list[dict[str, str]] = []
+        for turn in turns:
+            out.append({"role": "user", "content": render_question(turn.question)})
+            if turn.answer is not None:
+                content = render_answer(turn.answer, titles)
+            elif turn.error is not None:
+                content = render_error(turn.error)
+            else:
+                content = render_partial(partial or "…")  # only the last turn can be pending
+            out.append({"role": "assistant", "content": content})
+        return out
+
+    def respond(
+        self,
+        question: str,
+        turns: list[Turn] | None,
+        mode: str = "hybrid",
+        k: float = 5,
+        sources: list[str] | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> Iterator[tuple[Any, list[dict[str, str]], list[Turn]]]:
+        """Stream the answer to `question`: (question box, chat messages, turns) after each
+        piece; the box is disabled while the answer streams and enabled when it is done."""
+        done = list(turns or [])
+        history = [(t.question, t.answer.text) for t in done if t.answer is not None]
+        pending = [*done, Turn(question)]
+        yield gr.Textbox(value="", interactive=False), self.messages(pending), done
+        text = ""
+        try:
+            stream = self.pipeline.ask_stream(
+                question,
+                history=history,
+                k=int(k),
+                sources=sources or None,
+                since=parse_day(since, "Since"),
+                until=parse_day(until, "Until"),
+                mode=cast(Mode, mode) if mode in ("hybrid", "dense", "bm25") else None,
+            )
+            for piece in stream:
+                if isinstance(piece, Answer):
+                    done = [*done, Turn(question, answer=piece)]
+                    break
+                text += piece
+                yield gr.Textbox(interactive=False), self.messages(pending, text), done
+        except QAError as exc:  # the edge: a problem becomes a message in the chat
+            done = [*done, Turn(question, error=str(exc))]
+        yield gr.Textbox(interactive=True), self.messages(done), done
+
+    def rate(self, turns: list[Turn] | None, message_index: int, liked: bool) -> str:
+        """Store a thumbs up/down for the answer at `message_index` of the chat."""
+        turns = turns or []
+        turn_index = message_index // 2  # each turn is a question and an answer message
+        if not 0 <= turn_index < len(turns) or turns[turn_index].answer is None:
+            return "There is no answer to rate there."
+        answer = turns[turn_index].answer
+        assert answer is not None
+        path = self.pipeline.settings.feedback_file
+        record_feedback(path, answer, "up" if liked else "down")
+        return f"Thanks, your rating was saved to {path.name}."
+
+    def api_ask(self, question: str, k: int = 5) -> dict[str, Any]:
+        """Answer one question; the whole Answer as JSON (for `gradio_client`)."""
+        try:
+            return self.pipeline.ask(question, k=k).model_dump(mode="json")
+        except QAError as exc:
+            raise gr.Error(str(exc)) from None
+
+    # --- articles -------------------------------------------------------------------------
+    def article_rows(self) -> list[list[str | int]]:
+        """The Articles table: title, date, chunk count and file of every indexed article."""
+        return [
+            [a.title, a.date.isoformat() if a.date else "", a.chunks, a.source]
+            for a in self.pipeline.articles()
+        ]
+
+    def article_text(self, source: str) -> str:
+        """The cleaned text of one article, or what went wrong."""
+        try:
+            return self.pipeline.article_text(source)
+        except QAError as exc:
+            return f"⚠ {exc}"
+
+    def upload(self, files: list[str] | None, progress: Any = None) -> str:
+        """Add uploaded article files to the index; a Markdown summary of what happened."""
+        if not files:
+            return "Choose one or more .txt, .md or .html files first."
+
+        def embedding(done: int, total: int) -> None:
+            if progress is not None:
+                progress((done, total), desc="Embedding new chunks")
+
+        try:
+            report = add_uploads(self.pipeline, [Path(f) for f in files], progress=embedding)
+        except QAError as exc:
+            return f"⚠ {escape(str(exc))}"
+        return upload_summary(report)
+
+
+def upload_summary(report: UploadReport) -> str:
+    """What an upload did, as escaped Markdown lines."""
+
+    def names(items: list[str]) -> str:
+        return ", ".join(escape(n) for n in items) or "none"
+
+    lines = []
+    ingest = report.ingest
+    if ingest is not None:
+        new = set(report.saved)
+        lines.append(f"**Added:** {names([n for n in ingest.added if n in new])}")
+        lines.append(f"**Updated:** {names([n for n in ingest.updated if n in new])}")
+        lines.append(f"**Unchanged:** {names([n for n in ingest.unchanged if n in new])}")
+        report.rejected += list(ingest.skipped) + [
+            (name, f"same text as {twin}, not indexed twice") for name, twin in ingest.duplicates
+        ]
+    lines += [f"**Skipped** {escape(name)}: {escape(why)}" for name, why in report.rejected]
+    return "<br>".join(lines)
+
+
+def build_app(page: ChatPage) -> gr.Blocks:
+    """The Blocks app: a Chat tab and an Articles tab wired to `page`'s handlers."""
+    app = gr.Blocks(title="Delta QA", analytics_enabled=False)
+    with app:
+        gr.Markdown("# Delta QA\nCited answers from Zhejiang and Yangtze River Delta news.")
+        turns = gr.State([])
+        with gr.Tab("Chat"):
+            chatbot = gr.Chatbot(
+                label="Chat",
+                height=520,
+                latex_delimiters=[],  # "$" in article text is money, not maths
+                buttons=["copy"],
+                elem_id="chat",
+            )
+            question = gr.Textbox(
+                label="Question",
+                placeholder="Ask about the articles, e.g. which clusters were selected in 2023?",
+                elem_id="question",
+                max_lines=4,
+            )
+            with gr.Row():
+                ask_button = gr.Button("Ask", variant="primary", elem_id="ask")
+                clear = gr.Button("Clear chat", elem_id="clear")
+            status = gr.Markdown(elem_id="status")
+            gr.Examples(EXAMPLES, inputs=question, label="Example questions")
+            with gr.Accordion("Search settings", open=False):
+                mode = gr.Radio(
+                    ["hybrid", "dense", "bm25"],
+                    value=page.pipeline.settings.retriever,
+                    label="Retriever",
+                )
+                k = gr.Slider(1, 20, value=page.pipeline.settings.top_k, step=1, label="Passages")
+                sources = gr.Dropdown(
+                    choices=[a.source for a in page.pipeline.articles()],
+                    multiselect=True,
+                    label="Only these articles (empty: all)",
+                )
+                with gr.Row():
+                    since = gr.Textbox(label="Since (YYYY-MM-DD)", max_lines=1)
+                    until = gr.Textbox(label="Until (YYYY-MM-DD)", max_lines=1)
+        with gr.Tab("Articles"):
+            table = gr.Dataframe(
+                value=page.article_rows(),
+                headers=TABLE_HEADERS,
+                interactive=False,
+                elem_id="articles",
+            )
+            text = gr.Textbox(label="Article text", lines=14, interactive=False, elem_id="text")
+            files = gr.File(
+                label="Add articles (.txt, .md, .html)",
+                file_count="multiple",
+                file_types=[".txt", ".md", ".html", ".htm"],
+                elem_id="upload",
+            )
+            add = gr.Button("Add to the index", elem_id="add")
+            summary = gr.Markdown(elem_id="summary")
+
+        chat_inputs = [question, turns, mode, k, sources, since, until]
+        chat_outputs = [question, chatbot, turns]
+        for trigger in (question.submit, ask_button.click):
+            trigger(page.respond, chat_inputs, chat_outputs, api_visibility="private")
+        clear.click(lambda: ([], [], ""), None, [chatbot, turns, status], api_visibility="private")
+        chatbot.clear(lambda: ([], ""), None, [turns, status], api_visibility="private")
+
+        def like(state: list[Turn], data: gr.LikeData) -> str:
+            index = data.index if isinstance(data.index, int) else data.index[0]
+            return page.rate(state, index, data.liked is True or data.liked == "Like")
+
+        chatbot.like(like, turns, status, api_visibility="private")
+
+        def select(data: gr.SelectData) -> str:
+            row = data.row_value or []
+            return page.article_text(str(row[-1])) if row else ""
+
+        table.select(select, None, text, api_visibility="private")
+
+        def upload(paths: list[str] | None, progress: gr.Progress = gr.Progress()) -> Any:  # noqa: B008
+            message = page.upload(paths, progress)
+            names = [a.source for a in page.pipeline.articles()]
+            return message, page.article_rows(), gr.Dropdown(choices=names), None
+
+        add.click(
+            upload,
+            files,
+            [summary, table, sources, files],
+            concurrency_limit=1,  # one index writer
+            api_visibility="private",
+        )
+        gr_api(page.api_ask, api_name="ask")
+    return app
+
+
+def serve(pipeline: QAPipeline, host: str = "127.0.0.1", port: int = 7860) -> None:
+    """Serve the chat page until interrupted: local only, no share link, bounded queue."""
+    settings = pipeline.settings
+    pipeline.ensure_index()
+    app = build_app(ChatPage(pipeline))
+    app.queue(
+        default_concurrency_limit=settings.chat_concurrency, max_size=settings.chat_queue_size
+    )
+    private = [settings.index_dir, settings.uploads_dir, settings.feedback_file, Path(".env")]
+    app.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        inbrowser=False,
+        max_file_size=settings.max_upload_bytes,
+        blocked_paths=[str(p.resolve()) for p in private],
+        footer_links=["api"],
+        run_history=False,
+        enable_monitoring=False,
+        mcp_server=False,
+        pwa=False,
+        ssr_mode=False,
+        # system fonts: the page loads nothing from outside hosts
+        theme=gr.themes.Default(
+            font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
+        ),
+        css=CSS,
+    )
