@@ -88,6 +88,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         QA_INDEX_DIR=str(home / "index"),
         QA_UPLOADS_DIR=str(home / "uploads"),
         QA_FEEDBACK_FILE=str(home / "feedback.jsonl"),
+        # the key in .env is bait for the file probes; answering stays offline
+        QA_BACKEND="extractive",
     )
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
