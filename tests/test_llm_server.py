@@ -175,3 +175,17 @@ def test_killed_server_gives_a_clear_error(seeded: QAPipeline, tmp_path: Path) -
         server.wait(timeout=15)
     with pytest.raises(BackendError, match="cannot reach the LLM endpoint"):
         pipe.ask("What is the Integration of Two Industries?")
+
+
+def test_chat_page_streams_the_llm_answer(seeded: QAPipeline, llama_url: str) -> None:
+    from qa.ui import ChatPage
+
+    steps = list(
+        ChatPage(on(seeded, llama_url)).respond("Describe the Pinghu CNC machine tool cluster.", [])
+    )
+    box, messages, turns = steps[-1]
+    assert box.interactive is True and turns[-1].answer.backend == "llm"
+    assert len(steps) >= 3, "partial text reaches the page before the answer is done"
+    final = messages[-1]["content"]
+    assert "qa-streaming" not in final
+    assert turns[-1].answer.notice is None or "⚠" in final
