@@ -153,6 +153,7 @@ class Candidate:
     similarity: float  # cosine of question and sentence embeddings
     kind_ok: bool
     anchored: bool  # holds one of the question's rarest terms (its subject)
+    open_question: bool  # asks for no number, date or person ("what", "why", "which")
 
     @property
     def score(self) -> float:
@@ -231,6 +232,7 @@ class ExtractiveAnswerer:
                     support=sum(weights[t] for t in held) / total,
                     anchored=not anchors or bool(anchors & anchored),
                     similarity=float(sim),
+                    open_question=kind == "any",
                     kind_ok=holds_kind(kind, text)
                     and (kind != "number" or not focus or bool(focus.intersection(held_all))),
                 )
@@ -271,7 +273,15 @@ class ExtractiveAnswerer:
         if not (candidate.kind_ok and candidate.anchored):
             return False
         if lexical:
-            return candidate.support >= self.settings.min_support
+            s = self.settings
+            # a reworded open question shares few words with its answer; a number, date or
+            # person question is held to full support, as a figure beside other words is
+            # usually a different figure
+            return candidate.support >= s.min_support or (
+                candidate.open_question
+                and candidate.support >= s.paraphrase_support
+                and candidate.similarity >= s.paraphrase_similarity
+            )
         return candidate.similarity >= self.settings.min_similarity
 
     def _unseen_idf(self) -> float:

@@ -85,6 +85,16 @@ class Settings(BaseSettings):
         description="Least question-sentence cosine for questions without shared words "
         "(e.g. Chinese questions about English articles).",
     )
+    paraphrase_support: float = Field(
+        0.12,
+        ge=0,
+        le=1,
+        description="A sentence under min_support still answers an open (what/why/which) "
+        "question with this much support and paraphrase_similarity (reworded questions).",
+    )
+    paraphrase_similarity: float = Field(
+        0.27, ge=-1, le=1, description="See paraphrase_support."
+    )
 
     # LLM answerer (any OpenAI-compatible endpoint)
     backend: Literal["auto", "extractive", "llm"] = Field(
