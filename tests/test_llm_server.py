@@ -11,12 +11,10 @@ import importlib.util
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,7 +25,7 @@ from qa.llm import HOLD_BACK
 from qa.models import Answer
 from qa.pipeline import QAPipeline
 
-from .test_chroma_server import free_port
+from .conftest import free_port, running
 
 pytestmark = [pytest.mark.llm_server, pytest.mark.slow]
 MODEL = "smollm2"
@@ -41,66 +39,28 @@ def gguf() -> Path:
     return path
 
 
-def start_server(log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """`python -m llama_cpp.server` on a free loopback port, once /v1/models answers.
+@contextmanager
+def llama_server(log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`python -m llama_cpp.server` on a free loopback port until the block ends.
 
     Its chatty log goes to a file: a pipe nobody reads would fill up and stall the server.
     """
     port = free_port()
-    sink = log.open("wb")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(gguf()),
-            "--model_alias",
-            MODEL,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "4096",
-            "--n_threads",
-            "2",
-        ],
-        env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"},
-        stdout=sink,
-        stderr=subprocess.STDOUT,
-    )
-    sink.close()  # the child has its own handle
     url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
-            raise RuntimeError(f"llama_cpp.server exited: {tail}")
-        try:
-            with urllib.request.urlopen(f"{url}/models", timeout=2) as response:
-                if response.status == 200:
-                    return server, url
-        except OSError:
-            time.sleep(0.5)
-    server.kill()
-    raise RuntimeError("llama_cpp.server did not answer /v1/models within 120 s")
-
-
-def stop(server: subprocess.Popen[bytes]) -> None:
-    server.send_signal(signal.SIGTERM)
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait(timeout=15)
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf())]
+    command += ["--model_alias", MODEL, "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--n_ctx", "4096", "--n_threads", "2"]
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    with log.open("wb") as sink:
+        output = {"stdout": sink, "stderr": subprocess.STDOUT}
+        with running(command, f"{url}/models", 120, env=env, **output) as server:
+            yield server, url
 
 
 @pytest.fixture(scope="module")
 def llama_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server, url = start_server(tmp_path_factory.mktemp("llama") / "server.log")
-    yield url
-    stop(server)
+    with llama_server(tmp_path_factory.mktemp("llama") / "server.log") as (_, url):
+        yield url
 
 
 def on(seeded: QAPipeline, url: str, **changes: object) -> QAPipeline:
@@ -166,11 +126,9 @@ def test_eval_runs_against_the_server(seeded: QAPipeline, llama_url: str, tmp_pa
 
 
 def test_killed_server_gives_a_clear_error(seeded: QAPipeline, tmp_path: Path) -> None:
-    server, url = start_server(tmp_path / "server.log")
-    try:
+    with llama_server(tmp_path / "server.log") as (server, url):
         pipe = on(seeded, url, llm_retries=0)
         assert pipe.ask("What is the Integration of Two Industries?").backend == "llm"
-    finally:
         server.kill()
         server.wait(timeout=15)
     with pytest.raises(BackendError, match="cannot reach the LLM endpoint"):
