@@ -281,14 +281,21 @@ def build_app(page: ChatPage) -> gr.Blocks:
 
         table.select(select, None, text, api_visibility="private")
 
-        def upload(paths: list[str] | None, progress: gr.Progress = gr.Progress()) -> Any:  # noqa: B008
+        def upload(
+            paths: list[str] | None,
+            chosen: list[str] | None,
+            progress: gr.Progress = gr.Progress(),  # noqa: B008
+        ) -> Any:
             message = page.upload(paths, progress)
             names = [a.source for a in page.pipeline.articles()]
-            return message, page.article_rows(), gr.Dropdown(choices=names), None
+            # new choices with the filter kept as the user set it: without an explicit value
+            # the dropdown may fall back to its first choice and silently filter the chat
+            kept = [name for name in chosen or [] if name in names]
+            return message, page.article_rows(), gr.Dropdown(choices=names, value=kept), None
 
         add.click(
             upload,
-            files,
+            [files, sources],
             [summary, table, sources, files],
             concurrency_limit=1,  # one index writer
             api_visibility="private",
