@@ -60,6 +60,7 @@ class CitationChecker:
         self.embedder = embedder
         self.keyword = keyword
         self.settings = settings
+        self._vectors: dict[str, np.ndarray] = {}  # passage sentences by chunk id
 
     def check(self, answer: str, hits: list[Hit]) -> Checked:
         """Renumber valid markers 1..m in reading order and verify each cited claim."""
@@ -107,8 +108,13 @@ class CitationChecker:
             sum(weights[t] for t in wanted.intersection(terms(record.text[s:e]))) / total
             for s, e in spans
         ]
-        vectors = self.embedder.embed_documents([claim] + [record.text[s:e] for s, e in spans])
-        similarity = vectors[1:] @ vectors[0]
+        if record.id not in self._vectors:  # several claims often cite one passage
+            if len(self._vectors) > 5_000:
+                self._vectors.clear()
+            self._vectors[record.id] = self.embedder.embed_documents(
+                [record.text[s:e] for s, e in spans]
+            )
+        similarity = self._vectors[record.id] @ self.embedder.embed_documents([claim])[0]
         scores = 0.6 * np.asarray(support) + 0.4 * similarity
         best = int(np.argmax(scores))
         verified = (
