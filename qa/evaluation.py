@@ -18,8 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from qa.articles import load_article
-from qa.errors import ConfigError
+from qa.errors import ArticleError, ConfigError
 from qa.models import Answer
 from qa.pipeline import QAPipeline
 from qa.retrieval import Mode
@@ -245,19 +244,15 @@ def run_eval(
 
 
 def _article_texts(pipeline: QAPipeline) -> Callable[[str], str | None]:
-    """Cleaned article text by file name, read from where each article was ingested from."""
-    articles = pipeline.store.manifest()["articles"]
+    """Cleaned article text by file name (None when the article or its file is gone)."""
     cache: dict[str, str | None] = {}
 
     def text(source: str) -> str | None:
         if source not in cache:
-            meta = articles.get(source)
-            path = Path(meta["origin"]) / source if meta else None
-            cache[source] = (
-                load_article(path, pipeline.settings.max_article_bytes).text
-                if path and path.exists()
-                else None
-            )
+            try:
+                cache[source] = pipeline.article_text(source)
+            except ArticleError:
+                cache[source] = None
         return cache[source]
 
     return text
