@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from qa.errors import ArticleError, ConfigError
 from qa.models import Answer
 from qa.pipeline import QAPipeline
-from qa.retrieval import Mode
+from qa.answer.retrieval import Mode
 
 Split = Literal["dev", "test", "all"]
 

@@ -14,19 +14,19 @@ from typing import TYPE_CHECKING, TypedDict, Unpack
 
 import numpy as np
 
-from qa.answerers import Draft, ExtractiveAnswerer
-from qa.citations import CitationChecker
+from qa.answer.extractive import Draft, ExtractiveAnswerer
+from qa.answer.citations import CitationChecker
 from qa.config import Settings
 from qa.embeddings import Embedder, make_embedder
 from qa.errors import ArticleError, BackendError, QuestionError
 from qa.followups import is_follow_up, standalone
 from qa.ingest import IngestReport, Progress, ingest
 from qa.models import Answer, ArticleInfo, Passage
-from qa.retrieval import Filters, Hit, Mode, Retriever
+from qa.answer.retrieval import Filters, Hit, Mode, Retriever
 from qa.store import Store
 
 if TYPE_CHECKING:
-    from qa.llm import LLMAnswerer
+    from qa.answer.llm import LLMAnswerer
 
 
 class AskOptions(TypedDict, total=False):
@@ -108,7 +108,7 @@ class QAPipeline:
     @cached_property
     def llm(self) -> LLMAnswerer:
         """The LLM answerer over the configured endpoint (ConfigError when there is none)."""
-        from qa.llm import LLMAnswerer
+        from qa.answer.llm import LLMAnswerer
 
         checker = CitationChecker(self.embedder, self.store.keyword, self.settings)
         return LLMAnswerer(self.settings, checker)

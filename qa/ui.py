@@ -31,7 +31,7 @@ from qa.render import (  # noqa: E402
     render_partial,
     render_question,
 )
-from qa.retrieval import Mode  # noqa: E402
+from qa.answer.retrieval import Mode  # noqa: E402
 from qa.uploads import UploadReport, add_uploads  # noqa: E402
 
 EXAMPLES = [

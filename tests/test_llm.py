@@ -16,11 +16,11 @@ import pytest
 from pydantic import SecretStr
 
 from qa.errors import BackendError, ConfigError
-from qa.llm import WITHHELD, format_passages
+from qa.answer.llm import WITHHELD, format_passages
 from qa.models import Answer
 from qa.pipeline import QAPipeline
-from qa.prompts import load_prompt
-from qa.retrieval import Hit
+from qa.answer.prompts import load_prompt
+from qa.answer.retrieval import Hit
 
 from .fake_llm import FakeLLM
 

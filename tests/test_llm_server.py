@@ -21,7 +21,7 @@ import pytest
 
 from qa.errors import BackendError
 from qa.evaluation import evaluate
-from qa.llm import HOLD_BACK
+from qa.answer.llm import HOLD_BACK
 from qa.models import Answer
 from qa.pipeline import QAPipeline
 

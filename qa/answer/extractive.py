@@ -9,12 +9,12 @@ from typing import Literal
 import numpy as np
 
 from qa.chunking import split_sentences
-from qa.citations import cite
+from qa.answer.citations import cite
 from qa.config import Settings
 from qa.embeddings import Embedder
 from qa.keyword import KeywordIndex
 from qa.models import Citation
-from qa.retrieval import Hit
+from qa.answer.retrieval import Hit
 from qa.tokens import terms
 
 Kind = Literal["number", "date", "person", "any"]

@@ -1,0 +1,1 @@
+"""The answer stage: question → passages (retrieval) → a cited answer or a refusal."""
