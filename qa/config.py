@@ -69,31 +69,13 @@ class Settings(BaseSettings):
         "hybrid", description="hybrid (dense + BM25 fused), dense or bm25."
     )
     answer_sentences: int = Field(3, ge=1, le=10, description="Most sentences in an answer.")
-    min_support: float = Field(
-        0.3,
-        ge=0,
-        le=1,
-        description="Share of the question's key terms a sentence must hold to be an answer.",
-    )
     anchor_terms: int = Field(
         2, ge=0, description="An answer sentence must hold one of this many rarest question terms."
     )
-    min_similarity: float = Field(
-        0.33,
-        ge=-1,
-        le=1,
-        description="Least question-sentence cosine for questions without shared words "
-        "(e.g. Chinese questions about English articles).",
-    )
-    paraphrase_support: float = Field(
-        0.12,
-        ge=0,
-        le=1,
-        description="A sentence under min_support still answers an open (what/why/which) "
-        "question with this much support and paraphrase_similarity (reworded questions).",
-    )
-    paraphrase_similarity: float = Field(
-        0.27, ge=-1, le=1, description="See paraphrase_support."
+    policy_file: Path | None = Field(
+        None,
+        description="An answer policy fitted by `python -m qa.answer.fit`; unset = the one "
+        "shipped in qa/answer/policy.json.",
     )
 
     # LLM answerer (any OpenAI-compatible endpoint)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -34,6 +35,28 @@ class Citation(_Frozen):
     verified: bool
 
 
+class Considered(_Frozen):
+    """A sentence the answer policy weighed: its feature values, score and verdict."""
+
+    source: str
+    quote: str
+    score: float
+    features: dict[str, float]
+    reason: str | None = None  # why it was turned down, when it was
+
+
+class Trace(_Frozen):
+    """Why an answer was given or declined: the question's analysis, the policy's cut-off,
+    what was chosen and the best sentence turned down."""
+
+    analysis: dict[str, Any]
+    policy: str
+    threshold: float
+    decision: str
+    chosen: list[Considered] = []
+    best_rejected: Considered | None = None
+
+
 class Answer(_Frozen):
     """An answer with its citations, the passages it was drawn from and stage timings (ms)."""
 
@@ -47,6 +70,7 @@ class Answer(_Frozen):
     query: str | None = None  # the standalone question retrieval used, when history rewrote it
     prompt_version: str | None = None  # the prompt template's version, for LLM answers
     notice: str | None = None  # something the reader must see, e.g. a fallback to extractive
+    trace: Trace | None = None  # why it answered or declined (extractive answers)
 
 
 class ArticleInfo(_Frozen):

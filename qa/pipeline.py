@@ -14,15 +14,17 @@ from typing import TYPE_CHECKING, TypedDict, Unpack
 
 import numpy as np
 
-from qa.answer.extractive import Draft, ExtractiveAnswerer
 from qa.answer.citations import CitationChecker
+from qa.answer.extractive import Draft, ExtractiveAnswerer
+from qa.answer.policy import load_policy
+from qa.answer.question import Question, analyse
+from qa.answer.retrieval import Filters, Hit, Mode, Retriever
 from qa.config import Settings
 from qa.embeddings import Embedder, make_embedder
 from qa.errors import ArticleError, BackendError, QuestionError
 from qa.followups import is_follow_up, standalone
 from qa.ingest import IngestReport, Progress, ingest
 from qa.models import Answer, ArticleInfo, Passage
-from qa.answer.retrieval import Filters, Hit, Mode, Retriever
 from qa.store import Store
 
 if TYPE_CHECKING:
@@ -76,7 +78,8 @@ class QAPipeline:
     @cached_property
     def answerer(self) -> ExtractiveAnswerer:
         """The offline extractive answerer."""
-        return ExtractiveAnswerer(self.embedder, self.store.keyword, self.settings)
+        policy = load_policy(self.settings.policy_file)
+        return ExtractiveAnswerer(self.embedder, self.store.keyword, self.settings, policy)
 
     def ingest(
         self, folder: str | None = None, *, rebuild: bool = False, progress: Progress | None = None
@@ -159,6 +162,9 @@ class QAPipeline:
             timings=timings,
         )
         clock = time.perf_counter()
+        analysis = analyse(query)
+        timings["analyse"] = _ms(clock)
+        clock = time.perf_counter()
         draft, backend, streamed = None, self.backend, False
         if backend == "llm":
             try:
@@ -174,18 +180,18 @@ class QAPipeline:
                     raise
                 backend = "extractive"
                 draft = self._extractive(
-                    query, hits, vector, f"{exc}. Showing the extractive answer."
+                    analysis, hits, vector, f"{exc}. Showing the extractive answer."
                 )
             if draft and draft.notice and self.settings.llm_on_unverified == "extractive":
                 backend = "extractive"
                 draft = self._extractive(
-                    query,
+                    analysis,
                     hits,
                     vector,
                     "The LLM's answer could not be checked against the "
                     "articles, so the extractive answer is shown.",
                 )
-        draft = draft or self.answerer.answer(query, hits, vector)
+        draft = draft or self.extractive(analysis, hits, vector)
         timings["answer"] = _ms(clock)
         timings["total"] = _ms(started)
         answer = Answer(
@@ -208,6 +214,7 @@ class QAPipeline:
             query=query if query != text else None,
             prompt_version=self.llm.prompt.version if backend == "llm" else None,
             notice=draft.notice,
+            trace=draft.trace,
         )
         if not streamed:
             pieces = re.split(r"(?<=\]) ", answer.text)
@@ -229,9 +236,15 @@ class QAPipeline:
         timings["rewrite"] = _ms(clock)
         return query
 
-    def _extractive(self, query: str, hits: list[Hit], vector: np.ndarray, notice: str) -> Draft:
-        return replace(self.answerer.answer(query, hits, vector), notice=notice)
+    def extractive(self, question: Question, hits: list[Hit], vector: np.ndarray) -> Draft:
+        """The extractive answer; each part of a two-part question is embedded on its own."""
+        parts = [self.embedder.embed_query(p.text) for p in question.parts] or None
+        return self.answerer.answer(question, hits, vector, parts)
 
+    def _extractive(
+        self, question: Question, hits: list[Hit], vector: np.ndarray, notice: str
+    ) -> Draft:
+        return replace(self.extractive(question, hits, vector), notice=notice)
 
     def articles(self) -> list[ArticleInfo]:
         """Every indexed article, newest first (undated last)."""

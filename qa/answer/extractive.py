@@ -1,164 +1,56 @@
-"""Answerers: the offline extractive one picks the best-supported sentences and cites each."""
+"""The offline extractive answerer: verbatim sentences of the passages, chosen by the policy.
+
+Every sentence of the retrieved passages is a candidate. The question is analysed once
+(`qa.answer.question`), each candidate gets named features (`qa.answer.features`), the fitted
+policy (`qa.answer.policy`) scores them, and the answer is shaped by what was asked: one
+sentence for a figure, a date, a name or a definition, the items of a list gathered across
+passages, one sentence per part of a two-part question. When nothing clears the policy's
+threshold the answer declines and names the closest articles; the Trace says why.
+"""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
-from qa.chunking import split_sentences
 from qa.answer.citations import cite
+from qa.answer.features import Context, Featured, featurise, sentence_terms
+from qa.answer.policy import Policy
+from qa.answer.question import Question
+from qa.answer.retrieval import Hit
+from qa.chunking import split_sentences
 from qa.config import Settings
 from qa.embeddings import Embedder
 from qa.keyword import KeywordIndex
-from qa.models import Citation
-from qa.answer.retrieval import Hit
-from qa.tokens import terms
+from qa.models import Citation, Considered, Trace
 
-Kind = Literal["number", "date", "person", "any"]
-
-_ASKS = {
-    "number": re.compile(
-        r"\bhow (?:many|much|large|big|long|far|fast)\b|\bby how\b|\bwhat (?:percentage|proportion|"
-        r"share|number|amount|size|area|scale|rate)\b|\b(?:output value|total investment|"
-        r"throughput|capacity|population|revenue|gdp|growth rate)\b"
-        r"|多少|几[家个项座条所年倍]|百分|比例|面积|产值|金额|规模|投资额|产能",
-        re.IGNORECASE,
-    ),
-    "date": re.compile(
-        r"\bwhen\b|\bwhat (?:year|date|month|day)\b|\b(?:which|in what) (?:year|date|month)\b"
-        r"|\bsince when\b|\bhow long ago\b|何时|什么时候|哪一年|哪年|几月|哪天|日期|何年",
-        re.IGNORECASE,
-    ),
-    "person": re.compile(r"^\s*who\b|\bwho (?:is|was|heads|leads|led|said)\b|谁", re.IGNORECASE),
-}
-_NUMBER_WORDS = (
-    r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
-    r"hundred|thousand|million|billion|dozens?|percent"
-)
-_ORG_WORDS = frozenset(
-    [
-        "zone",
-        "park",
-        "city",
-        "province",
-        "river",
-        "delta",
-        "group",
-        "industrial",
-        "industry",
-        "intelligent",
-        "manufacturing",
-        "economic",
-        "development",
-        "new",
-        "area",
-        "science",
-        "technology",
-        "high",
-        "tech",
-        "county",
-        "district",
-        "bureau",
-        "committee",
-        "port",
-        "smart",
-        "precision",
-        "machinery",
-        "co",
-        "ltd",
-        "national",
-        "provincial",
-        "municipal",
-    ]
-)
-_HOLDS = {
-    # a quantity: a number that is not a bare year, or a number word
-    "number": re.compile(
-        rf"(?<![\d.])(?!(?:19|20)\d\d(?!\d|%|\.\d))\d[\d,.]*|\b(?:{_NUMBER_WORDS})\b", re.IGNORECASE
-    ),
-    "date": re.compile(
-        r"\b(?:19|20)\d\d\b|\b(?:January|February|March|April|May|June|July|August|September|"
-        r"October|November|December)\b|\b(?:this|last|next) year\b|\bsince the beginning\b",
-        re.IGNORECASE,
-    ),
-}
-_PROPER = re.compile(r"(?<=[\w,;:(\"“] )[A-Z][A-Za-z-]+")  # capitalised, not sentence-initial
-_NAME = re.compile(r"\b([A-Z][a-z]+) ([A-Z][a-z]+)\b")
-# What a "how many / how much" question counts or measures; the answer sentence must name it.
-_MEASURES = frozenset(
-    [
-        "invest",
-        "output",
-        "valu",
-        "area",
-        "throughput",
-        "capac",
-        "revenu",
-        "sale",
-        "employe",
-        "worker",
-        "staff",
-        "export",
-        "import",
-        "popul",
-        "gdp",
-        "tax",
-        "growth",
-    ]
-)
-_COUNTED = re.compile(r"\bhow (?:many|much)\s+(?:of\s+the\s+)?([a-z-]+)", re.IGNORECASE)
-
-
-def holds_kind(kind: Kind, text: str) -> bool:
-    """Whether a sentence holds the kind of thing asked for (a quantity, a date, a name)."""
-    if kind == "any":
-        return True
-    if kind == "person":
-        return any(
-            a.lower() not in _ORG_WORDS and b.lower() not in _ORG_WORDS
-            for a, b in _NAME.findall(text)
-        )
-    return bool(_HOLDS[kind].search(text))
-
-
-def measured(question: str) -> set[str]:
-    """The stems of what a number question counts or measures ('enterprises', 'investment')."""
-    counted = _COUNTED.search(question)
-    if counted and terms(counted.group(1)):
-        return set(terms(counted.group(1)))
-    return {t for t in terms(question) if t in _MEASURES}
-
-
-def asked_kind(question: str) -> Kind:
-    """The kind of thing a question asks for: a number, a date, a person, or anything."""
-    kinds: tuple[Kind, ...] = ("date", "number", "person")
-    for kind in kinds:
-        if _ASKS[kind].search(question):
-            return kind
-    return "any"
+_ONE_SENTENCE = frozenset({"number", "date", "person", "place", "definition", "yesno"})
+_LIST_MOST = 6  # a list gathers at most this many sentences
+_SAME = 0.6  # two sentences sharing this share of their terms say the same thing
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """A sentence of a retrieved passage, with how well it supports the question."""
+    """A sentence of a retrieved passage, its features and the policy's score."""
 
     hit: Hit
     start: int  # offsets into the article text
     end: int
     text: str
-    support: float  # idf-weighted share of the question's terms the sentence holds
-    similarity: float  # cosine of question and sentence embeddings
-    kind_ok: bool
-    anchored: bool  # holds one of the question's rarest terms (its subject)
-    open_question: bool  # asks for no number, date or person ("what", "why", "which")
+    featured: Featured
+    score: float
 
-    @property
-    def score(self) -> float:
-        """How good an answer sentence this is."""
-        return 0.6 * self.support + 0.4 * self.similarity + (0.05 if self.kind_ok else 0.0)
+    def considered(self, reason: str | None = None) -> Considered:
+        """The trace entry of this candidate."""
+        return Considered(
+            source=self.hit.record.source,
+            quote=self.text,
+            score=round(self.score, 4),
+            features={k: round(v, 4) for k, v in self.featured.values.items()},
+            reason=reason or self.featured.ineligible,
+        )
 
 
 @dataclass(frozen=True)
@@ -169,6 +61,7 @@ class Draft:
     refused: bool
     citations: list[Citation]
     notice: str | None = None  # shown to the reader with the answer
+    trace: Trace | None = None
 
 
 class ExtractiveAnswerer:
@@ -176,78 +69,56 @@ class ExtractiveAnswerer:
 
     name = "extractive"
 
-    def __init__(self, embedder: Embedder, keyword: KeywordIndex, settings: Settings) -> None:
+    def __init__(
+        self, embedder: Embedder, keyword: KeywordIndex, settings: Settings, policy: Policy
+    ) -> None:
         self.embedder = embedder
         self.keyword = keyword
         self.settings = settings
+        self.policy = policy
         self._vectors: dict[tuple[str, int], np.ndarray] = {}
-        self._titles: dict[str, set[str]] = {}
 
     def candidates(
-        self, question: str, hits: list[Hit], query_vector: np.ndarray
+        self, question: Question, hits: list[Hit], query_vector: np.ndarray
     ) -> list[Candidate]:
-        """Every sentence of the hits, scored against the question, best first."""
-        q_terms = set(terms(question))
-        weights = {t: self.keyword.idf(t) for t in q_terms}
-        total = sum(weights.values()) or 1.0
-        kind = asked_kind(question)
-        focus = measured(question) if kind == "number" else set()
-        # the rarest question terms the articles hold name what the question is about
-        unseen = self._unseen_idf()
-        proper = set(terms(" ".join(_PROPER.findall(question))))
-        pool = [t for t in q_terms if weights[t] < unseen]
-        pool = [t for t in pool if t in proper] or pool
-        known = sorted(pool, key=lambda t: (-weights[t], t))
-        anchors = set(known[: self.settings.anchor_terms])
-        title_terms = self._title_terms
-        spans: list[tuple[Hit, int, int]] = []
-        seen: set[tuple[str, int]] = set()
-        before: dict[tuple[str, int], int] = {}  # sentence -> start of the sentence before it
-        for hit in hits:
-            previous = 0
-            for s, e in split_sentences(hit.record.text):
-                key = (hit.record.source, hit.record.start + s)
-                if key not in seen:
-                    seen.add(key)
-                    spans.append((hit, s, e))
-                    before[key] = previous
-                previous = s
+        """Every sentence of the hits (titles excepted), scored against the question, best
+        first; ineligible ones (a year or day the question names is missing) score 0."""
+        spans = self._spans(hits)
         vectors = self._sentence_vectors(spans)
-        sims = vectors @ query_vector if len(spans) else np.zeros(0)
+        sims = vectors @ query_vector if spans else np.zeros(0)
+        idf = self._idf_of(question)
+        anchors = self._anchors(question, idf)
+        ranks = {id(h): i for i, h in enumerate(hits, start=1)}
         out = []
-        for (hit, s, e), sim in zip(spans, sims, strict=True):
-            text = hit.record.text[s:e]
-            held_all = set(terms(text))
-            context = title_terms(hit)
-            held = q_terms.intersection(held_all | context)
-            # "the cluster" in one sentence often names its subject in the sentence before
-            prior = hit.record.text[before[(hit.record.source, hit.record.start + s)] : s]
-            anchored = q_terms.intersection(held | set(terms(prior)))
-            out.append(
-                Candidate(
-                    hit=hit,
-                    start=hit.record.start + s,
-                    end=hit.record.start + e,
-                    text=text,
-                    support=sum(weights[t] for t in held) / total,
-                    anchored=not anchors or bool(anchors & anchored),
-                    similarity=float(sim),
-                    open_question=kind == "any",
-                    kind_ok=holds_kind(kind, text)
-                    and (kind != "number" or not focus or bool(focus.intersection(held_all))),
-                )
-            )
+        for (hit, s, e, before), sim in zip(spans, sims, strict=True):
+            record = hit.record
+            text = record.text[s:e]
+            context = Context(record.title, record.day.year if record.day else None, before)
+            featured = featurise(question, text, context, float(sim), ranks[id(hit)], idf, anchors)
+            score = 0.0 if featured.ineligible else self.policy.score(featured.values)
+            out.append(Candidate(hit, record.start + s, record.start + e, text, featured, score))
         return sorted(out, key=lambda c: -c.score)
 
-    def _title_terms(self, hit: Hit) -> set[str]:
-        """The article title's terms count as context of every sentence of the article."""
-        key = hit.record.source
-        if key not in self._titles:
-            self._titles[key] = set(terms(hit.record.title))
-        return self._titles[key]
+    def _spans(self, hits: list[Hit]) -> list[tuple[Hit, int, int, str]]:
+        """(hit, start, end, sentence before) of every distinct non-title sentence."""
+        seen: set[tuple[str, int]] = set()
+        out = []
+        for hit in hits:
+            record = hit.record
+            previous = ""
+            for s, e in split_sentences(record.text):
+                key = (record.source, record.start + s)
+                text = record.text[s:e]
+                if record.start + s < len(record.title) and record.title.startswith(text):
+                    continue  # the article's title is context, never an answer
+                if key not in seen:
+                    seen.add(key)
+                    out.append((hit, s, e, previous))
+                previous = text
+        return out
 
-    def _sentence_vectors(self, spans: list[tuple[Hit, int, int]]) -> np.ndarray:
-        keys = [(hit.record.source, hit.record.start + s) for hit, s, _ in spans]
+    def _sentence_vectors(self, spans: list[tuple[Hit, int, int, str]]) -> np.ndarray:
+        keys = [(hit.record.source, hit.record.start + s) for hit, s, _, _ in spans]
         missing = [i for i, key in enumerate(keys) if key not in self._vectors]
         if missing:
             texts = [spans[i][0].record.text[spans[i][1] : spans[i][2]] for i in missing]
@@ -259,77 +130,122 @@ class ExtractiveAnswerer:
             return np.zeros((0, 1), dtype=np.float32)
         return np.stack([self._vectors[key] for key in keys])
 
-    def shares_terms(self, question: str) -> bool:
-        """Whether any term of the question occurs in the articles (False for most Chinese)."""
-        unseen = self._unseen_idf()
-        return any(self.keyword.idf(t) < unseen for t in terms(question))
+    def _idf_of(self, question: Question) -> Callable[[str], float]:
+        weights = {t: self.keyword.idf(t) for t in question.terms}
+        return lambda term: weights.get(term, 0.0)
 
-    def accepts(self, candidate: Candidate, lexical: bool) -> bool:
-        """Whether a sentence answers the question: it holds the subject and the kind asked.
+    def _anchors(self, question: Question, idf: Callable[[str], float]) -> frozenset[str]:
+        """The question's rarest subject terms that the articles hold: what it is about."""
+        unseen = self.keyword.idf("\x00unseen")
+        known = sorted({t for t in question.subject if idf(t) < unseen}, key=lambda t: (-idf(t), t))
+        return frozenset(known[: self.settings.anchor_terms])
 
-        `lexical` is `shares_terms(question)`: without shared words, embedding similarity
-        stands in for term support.
-        """
-        if not (candidate.kind_ok and candidate.anchored):
-            return False
-        if lexical:
-            s = self.settings
-            # a reworded open question shares few words with its answer; a number, date or
-            # person question is held to full support, as a figure beside other words is
-            # usually a different figure
-            return candidate.support >= s.min_support or (
-                candidate.open_question
-                and candidate.support >= s.paraphrase_support
-                and candidate.similarity >= s.paraphrase_similarity
-            )
-        return candidate.similarity >= self.settings.min_similarity
-
-    def _unseen_idf(self) -> float:
-        return self.keyword.idf("\x00unseen")
-
-    def answer(self, question: str, hits: list[Hit], query_vector: np.ndarray) -> Draft:
-        """The best-supported sentences, each with [n], or a refusal naming the closest articles."""
-        parts_asked = question_parts(question)
+    def answer(
+        self,
+        question: Question,
+        hits: list[Hit],
+        query_vector: np.ndarray,
+        part_vectors: list[np.ndarray] | None = None,
+    ) -> Draft:
+        """The sentences the policy accepts, shaped by what was asked, or a refusal."""
+        parts = list(question.parts) or [question]
+        vectors = part_vectors or [query_vector] * len(parts)
         picked: list[Candidate] = []
-        for part in parts_asked:
-            vector = query_vector if len(parts_asked) == 1 else self.embedder.embed_query(part)
+        best_rejected: Candidate | None = None
+        missing: list[Question] = []
+        for part, vector in zip(parts, vectors, strict=True):
             ranked = self.candidates(part, hits, vector)
-            lexical = self.shares_terms(part)
-            chosen = [c for c in ranked if self.accepts(c, lexical)]
-            if chosen:
-                best = chosen[0].score
-                limit = self.settings.answer_sentences if len(parts_asked) == 1 else 1
-                taken = {(p.hit.record.source, p.start) for p in picked}
-                new = [
-                    c
-                    for c in chosen
-                    if c.score >= 0.85 * best and (c.hit.record.source, c.start) not in taken
-                ]
-                picked.extend(new[:limit])
+            chosen = self._choose(part, ranked, picked, several=len(parts) == 1)
+            if not chosen:
+                missing.append(part)
+            picked.extend(chosen)
+            turned_down = [c for c in ranked if c not in chosen]
+            if turned_down and (
+                best_rejected is None or turned_down[0].score > best_rejected.score
+            ):
+                best_rejected = turned_down[0]
+        trace = self._trace(question, picked, best_rejected, missing)
         if not picked:
-            return Draft(text=refusal(hits), refused=True, citations=[])
-        parts, citations = [], []
+            return Draft(text=refusal(hits, best_rejected), refused=True, citations=[], trace=trace)
+        pieces, citations = [], []
         for n, c in enumerate(picked, start=1):
-            parts.append(f"{c.text} [{n}]")
+            pieces.append(f"{c.text} [{n}]")
             offset = c.hit.record.start
             citations.append(cite(n, c.hit.record, c.start - offset, c.end - offset, True))
-        return Draft(text=" ".join(parts), refused=False, citations=citations)
+        pieces += [not_found(part) for part in missing]
+        return Draft(text=" ".join(pieces), refused=False, citations=citations, trace=trace)
+
+    def _choose(
+        self, part: Question, ranked: list[Candidate], taken: list[Candidate], several: bool
+    ) -> list[Candidate]:
+        """The accepted sentences for one question (part), shaped by what it asks."""
+        if part.asks == "list" and several:
+            most = _LIST_MOST
+        elif part.asks in _ONE_SENTENCE or not several:
+            most = 1
+        else:
+            most = self.settings.answer_sentences
+        chosen: list[Candidate] = []
+        for c in ranked:
+            if len(chosen) == most or not self.policy.accepts(c.score):
+                break
+            if any(_same(c, other) for other in [*taken, *chosen]):
+                continue
+            chosen.append(c)
+        return chosen
+
+    def _trace(
+        self,
+        question: Question,
+        picked: list[Candidate],
+        best_rejected: Candidate | None,
+        missing: list[Question],
+    ) -> Trace:
+        if not picked:
+            decision = "declined: " + _why_declined(best_rejected, self.policy.threshold)
+        elif missing:
+            decision = (
+                f"answered {len(question.parts) - len(missing)} of {len(question.parts)} parts"
+            )
+        else:
+            decision = f"answered with {len(picked)} sentence(s)"
+        reason = None
+        if best_rejected is not None and not best_rejected.featured.ineligible:
+            reason = f"score under the threshold {self.policy.threshold:.3f}"
+        return Trace(
+            analysis=question.as_dict(),
+            policy=self.policy.version,
+            threshold=round(self.policy.threshold, 4),
+            decision=decision,
+            chosen=[c.considered() for c in picked],
+            best_rejected=best_rejected.considered(reason) if best_rejected else None,
+        )
 
 
-_SECOND_QUESTION = re.compile(
-    r"(?<=[?？])\s*|[,;，；]?\s+and\s+(?=(?:what|which|when|where|who|how|in what|in which)\b)"
-    r"|[，；]\s*(?:以及|还有)?(?=[^，；]*(?:什么|哪|多少|几|何时|谁))",
-    re.IGNORECASE,
-)
+def _same(a: Candidate, b: Candidate) -> bool:
+    """Whether two sentences say the same (the same sentence in two chunks, or a near copy)."""
+    if (a.hit.record.source, a.start) == (b.hit.record.source, b.start):
+        return True
+    x, y = sentence_terms(a.text), sentence_terms(b.text)
+    return bool(x and y) and len(x & y) / len(x | y) >= _SAME
 
 
-def question_parts(question: str) -> list[str]:
-    """A multi-part question split into its questions ('A? B?', 'what X, and when Y')."""
-    parts = [p.strip() for p in _SECOND_QUESTION.split(question) if p and p.strip()]
-    return [p for p in parts if len(terms(p)) >= 2] or [question]
+def _why_declined(best: Candidate | None, threshold: float) -> str:
+    if best is None:
+        return "no passage was retrieved"
+    if best.featured.ineligible:
+        return f"no retrieved sentence fits: the best {best.featured.ineligible}"
+    return f"the best sentence scored {best.score:.3f}, under the threshold {threshold:.3f}"
 
 
-def refusal(hits: list[Hit]) -> str:
+def not_found(part: Question) -> str:
+    """The sentence that says one part of a two-part question is not in the articles."""
+    if part.lang == "zh":
+        return f"文章中没有找到：{part.text.rstrip('？?。')}。"
+    return f"The articles do not say: {part.text.rstrip('?')}."
+
+
+def refusal(hits: list[Hit], best: Candidate | None = None) -> str:
     """One sentence saying the articles do not answer, naming the closest ones."""
     names: list[str] = []
     for hit in hits:
@@ -338,9 +254,12 @@ def refusal(hits: list[Hit]) -> str:
             names.append(label)
     if not names:
         return "The indexed articles do not answer this question, and none of them is close to it."
+    why = ""
+    if best is not None and best.featured.ineligible:
+        missing = best.featured.ineligible.removeprefix("does not mention ")
+        why = f" (no retrieved sentence mentions {missing})"
     return (
-        "The indexed articles do not answer this question; the closest are "
+        f"The indexed articles do not answer this question{why}; the closest are "
         + "; ".join(names[:3])
         + "."
     )
-

@@ -1,0 +1,193 @@
+"""The checkable facts a text states: quantities, years, dates, and names (EN and ZH).
+
+One extractor serves the question analysis (a question's constraints), the features of a
+candidate sentence (does it hold a number, a date, a name?) and the LLM citation check (is every
+figure, date and name of a claim in the sentence it cites?). Quantities are compared by value,
+so "7" matches "seven" and "2,500万" matches "25 million"; years match across languages.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+from qa.lexicon import lexicon
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+# A figure: digits not glued to Latin letters ("Q2", "5G" and "H1" are labels, not quantities).
+_FIGURE = re.compile(
+    r"(?<![A-Za-z\d.,])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*"
+    r"(%|percent\b|per cent\b|万亿|万|亿|千|百|trillion\b|billion\b|million\b|thousand\b|"
+    r"bn\b|mn\b|m\b|k\b)?(?![A-Za-z\d])"
+)
+_YEAR = re.compile(r"(?<![\d.,A-Za-z])((?:19|20)\d\d)(?:\s*年|(?![\d.,]|\s*%))")
+_MONTH_DAY_ZH = re.compile(r"(?<!\d)(\d{1,2})\s*月(?:\s*(\d{1,2})\s*[日号])?")
+_ISO = re.compile(r"(?<!\d)((?:19|20)\d\d)[-/.](\d{1,2})[-/.](\d{1,2})(?!\d)")
+_ZH_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7}
+_ZH_DIGITS.update({"八": 8, "九": 9})
+_ZH_UNITS = {"十": 10, "百": 100, "千": 1000}
+_ZH_NUMERAL = re.compile(r"[零一二两三四五六七八九十百千]+(?:万|亿)?")
+_NAME_EN = re.compile(r"\b[A-Z][a-zA-Z'’-]+(?:\s+(?:[A-Z][a-zA-Z'’-]+|of|de|van|von|la))*")
+_SCALE = {
+    "%": 1.0,
+    "percent": 1.0,
+    "per cent": 1.0,
+    "万亿": 1e12,
+    "万": 1e4,
+    "亿": 1e8,
+    "千": 1e3,
+    "百": 1e2,
+    "trillion": 1e12,
+    "billion": 1e9,
+    "bn": 1e9,
+    "million": 1e6,
+    "mn": 1e6,
+    "m": 1e6,
+    "thousand": 1e3,
+    "k": 1e3,
+}
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a text states that a reader can check: values, years, month-days and names."""
+
+    quantities: frozenset[float]  # numeric values, years excluded, scale words applied
+    years: frozenset[int]
+    days: frozenset[tuple[int, int]]  # (month, day); day 0 when only the month is given
+    names: frozenset[str]  # proper names as written, case-folded (EN capitals, ZH nr/ns/nt)
+    places: frozenset[str]
+
+    @property
+    def any_date(self) -> bool:
+        """Whether the text states a year, a month or a day."""
+        return bool(self.years or self.days)
+
+
+def normalise(text: str) -> str:
+    """NFKC and case folding: the form facts and answers are compared in."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def has_cjk(text: str) -> bool:
+    """Whether the text holds Chinese characters."""
+    return bool(_CJK.search(text))
+
+
+@lru_cache(maxsize=20_000)
+def facts(text: str) -> Facts:
+    """The facts stated in `text` (cached: sentences recur across questions)."""
+    flat = unicodedata.normalize("NFKC", text)
+    years = {int(m.group(1)) for m in _YEAR.finditer(flat)}
+    days = {(int(m.group(2)), int(m.group(3))) for m in _ISO.finditer(flat)}
+    years |= {int(m.group(1)) for m in _ISO.finditer(flat)}
+    for m in _MONTH_DAY_ZH.finditer(flat):
+        days.add((int(m.group(1)), int(m.group(2) or 0)))
+    for month, day in _english_days(flat):
+        days.add((month, day))
+    names, places = _names(flat)
+    return Facts(
+        quantities=frozenset(_quantities(flat, years)),
+        years=frozenset(years),
+        days=frozenset(d for d in days if 1 <= d[0] <= 12),
+        names=frozenset(names),
+        places=frozenset(places),
+    )
+
+
+def _quantities(text: str, years: set[int]) -> set[float]:
+    found: set[float] = set()
+    for m in _FIGURE.finditer(text):
+        whole = m.group(1).replace(",", "")
+        value = float(whole + (m.group(2) or ""))
+        scale = (m.group(3) or "").lower()
+        if not scale and value in years and len(whole) == 4:
+            continue  # a bare year is a date, not a quantity
+        if _is_day_or_month(text, m.end()):
+            continue
+        found.add(_round(value * (_SCALE.get(scale, 1.0) if scale not in ("%", "percent") else 1)))
+    words = lexicon().number_words
+    found |= {words[w.lower()] for w in re.findall(r"[A-Za-z]+", text) if w.lower() in words}
+    for m in _ZH_NUMERAL.finditer(text):
+        numeral = _zh_value(m.group())
+        if numeral is not None and not _is_day_or_month(text, m.end()):
+            found.add(_round(numeral))
+    return found
+
+
+def _is_day_or_month(text: str, end: int) -> bool:
+    """'5月' and '22日' are dates, not quantities."""
+    return text[end : end + 1] in ("月", "日", "号")
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.6g}")
+
+
+def _zh_value(numeral: str) -> float | None:
+    """The value of a Chinese numeral such as 七, 二十三, 三千, 五万 (None for a lone unit)."""
+    scale = 1.0
+    if numeral.endswith("亿"):
+        numeral, scale = numeral[:-1], 1e8
+    elif numeral.endswith("万"):
+        numeral, scale = numeral[:-1], 1e4
+    if not numeral or all(ch in _ZH_UNITS for ch in numeral):
+        return None
+    total, digit = 0, 0
+    for ch in numeral:
+        if ch in _ZH_DIGITS:
+            digit = _ZH_DIGITS[ch]
+        else:
+            total += (digit or 1) * _ZH_UNITS[ch]
+            digit = 0
+    return (total + digit) * scale
+
+
+def _english_days(text: str) -> list[tuple[int, int]]:
+    months = lexicon().months
+    out = []
+    for m in re.finditer(r"\b([A-Z][a-z]{2,8})\.?\s+(\d{1,2})?\b", text):
+        month = months.get(m.group(1).lower())
+        if month:
+            out.append((month, int(m.group(2)) if m.group(2) else 0))
+    return out
+
+
+def _names(text: str) -> tuple[set[str], set[str]]:
+    """Proper names: capitalised Latin runs (not sentence-initial words alone) and the
+    person, place and organisation words jieba's tagger finds in Chinese."""
+    names: set[str] = set()
+    places: set[str] = set()
+    skip = lexicon().not_names
+    for m in _NAME_EN.finditer(text):
+        name = m.group().strip()
+        words = name.split()
+        starts_sentence = m.start() == 0 or text[: m.start()].rstrip()[-1:] in '.!?。！？"“:'
+        if len(words) == 1 and (starts_sentence or name.lower() in skip):
+            continue
+        if name.lower() in skip:
+            continue
+        names.add(name.casefold())
+    if has_cjk(text):
+        for word, flag in _tagged(text):
+            if flag in ("nr", "nrt", "nrfg", "nt", "nz") and len(word) >= 2:
+                names.add(word)
+            elif flag == "ns" and len(word) >= 2:
+                places.add(word)
+    return names, places
+
+
+@lru_cache(maxsize=20_000)
+def _tagged(text: str) -> tuple[tuple[str, str], ...]:
+    import jieba
+    import jieba.posseg
+
+    jieba.setLogLevel(60)
+    return tuple((p.word, p.flag) for p in jieba.posseg.lcut(text))
+
+
+def names_in(name: str, text: str) -> bool:
+    """Whether a name appears in a text, ignoring case and spacing."""
+    return re.sub(r"\s+", "", normalise(name)) in re.sub(r"\s+", "", normalise(text))

@@ -1,0 +1,147 @@
+"""Named features of a candidate answer sentence, against an analysed question.
+
+A candidate is one sentence of a retrieved passage with its context: the article's title and
+date and the sentence before it. Each feature is a number in [0, 1] with a name, so that the
+policy (`qa.answer.policy`) can weigh them and the trace can show them. A candidate that misses
+one of the question's hard constraints (a year or a day) is marked ineligible with the reason.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from qa.answer.facts import Facts, facts, has_cjk
+from qa.answer.question import Question
+from qa.lexicon import lexicon
+from qa.tokens import terms
+
+FEATURES = (
+    "support",  # idf-weighted share of the question's terms in the sentence or its context
+    "support_sentence",  # the same share in the sentence alone
+    "subject",  # the sentence (or the one before) holds one of the question's rarest terms
+    "similarity",  # cosine of question and sentence embeddings
+    "kind",  # holds the kind of thing asked (a figure, a date, a name, a definition...)
+    "constraints",  # share of the question's names, figures and qualifiers it meets
+    "other_year",  # states a year, but not the one asked
+    "novelty",  # share of its terms the question does not hold (0 for an echo of the question)
+    "is_question",  # ends with a question mark
+    "rank",  # 1 / rank of its passage
+    "cross_language",  # the sentence is in another language than the question
+    # products: the asked kind counts only beside the subject and the question's words
+    "kind_x_subject",
+    "kind_x_support",
+    "kind_x_similarity",
+)
+_ASKED_MARK = re.compile(r"[?？]\s*[”\"'’)）]*\s*$")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What surrounds a sentence: its article's title and year, and the sentence before."""
+
+    title: str
+    year: int | None
+    before: str
+
+
+@dataclass(frozen=True)
+class Featured:
+    """A candidate's feature values, and why it can never answer (None when it can)."""
+
+    values: dict[str, float]
+    ineligible: str | None
+
+
+@lru_cache(maxsize=50_000)
+def sentence_terms(text: str) -> frozenset[str]:
+    """The terms of a sentence (cached: retrieved sentences recur)."""
+    return frozenset(terms(text))
+
+
+def featurise(
+    question: Question,
+    sentence: str,
+    context: Context,
+    similarity: float,
+    rank: int,
+    idf: Callable[[str], float],
+    anchors: frozenset[str],
+) -> Featured:
+    """The features of one sentence as an answer to `question`.
+
+    `idf` weighs the question's terms; `anchors` are its rarest terms the index holds (see
+    `anchor_terms`), one of which the sentence or the one before must name.
+    """
+    own = sentence_terms(sentence)
+    around = own | sentence_terms(context.title) | sentence_terms(context.before)
+    weights = {t: idf(t) for t in question.terms}
+    total = sum(weights.values()) or 1.0
+    held = _facts_with_context(sentence, context)
+    checkable = [c for c in question.constraints if c.checkable(sentence)]
+    whole = " ".join((context.title, context.before, sentence))
+    for c in question.hard:
+        if not c.met(held, whole):
+            return Featured({}, f"does not mention {c.text}")
+    soft = [c for c in checkable if c.kind not in ("year", "day")]
+    met = sum(c.met(held, whole) for c in soft)
+    asked_years = {c.value for c in question.hard if c.kind == "year"}
+    own_years = facts(sentence).years
+    novel = own - set(question.terms)
+    values = {
+        "support": sum(w for t, w in weights.items() if t in around) / total,
+        "support_sentence": sum(w for t, w in weights.items() if t in own) / total,
+        "subject": float(not anchors or bool(anchors & (own | sentence_terms(context.before)))),
+        "similarity": max(0.0, similarity),
+        "kind": float(holds_kind(question, sentence)),
+        "constraints": met / len(soft) if soft else 1.0,
+        "other_year": float(bool(own_years) and not own_years & asked_years)
+        if asked_years
+        else 0.0,
+        "novelty": len(novel) / len(own) if own else 0.0,
+        "is_question": float(bool(_ASKED_MARK.search(sentence))),
+        "rank": 1.0 / rank,
+        "cross_language": float(has_cjk(sentence) != (question.lang == "zh")),
+    }
+    values["kind_x_subject"] = values["kind"] * values["subject"]
+    values["kind_x_support"] = values["kind"] * values["support"]
+    values["kind_x_similarity"] = values["kind"] * values["similarity"]
+    return Featured(values, None)
+
+
+def _facts_with_context(sentence: str, context: Context) -> Facts:
+    """The sentence's facts, plus the years and names its title and the sentence before state
+    (an article dated 2023 answers "in 2023" with a sentence that says "this year")."""
+    own, title, before = facts(sentence), facts(context.title), facts(context.before)
+    years = own.years | title.years | before.years
+    if context.year is not None:
+        years |= {context.year}
+    return Facts(
+        quantities=own.quantities,
+        years=frozenset(years),
+        days=own.days | before.days,
+        names=own.names | title.names | before.names,
+        places=own.places | title.places | before.places,
+    )
+
+
+def holds_kind(question: Question, sentence: str) -> bool:
+    """Whether a sentence holds the kind of thing the question asks for."""
+    asks = question.asks
+    if asks in ("other", "yesno"):
+        return True
+    held = facts(sentence)
+    if asks == "date":
+        return held.any_date
+    if asks == "number":
+        return bool(held.quantities)
+    if asks in ("person", "place"):
+        found = held.names | held.places if asks == "place" else held.names
+        return bool(found - {n.casefold() for n in _question_names(question)})
+    return bool(lexicon().states[asks].search(sentence))
+
+
+def _question_names(question: Question) -> set[str]:
+    return {c.text for c in question.constraints if c.kind == "name"}

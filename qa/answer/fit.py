@@ -1,0 +1,228 @@
+"""Fit the answer policy on tuning data and write it as a data file.
+
+    python -m qa.answer.fit [--benchmarks ../shared/benchmarks] [--out qa/answer/policy.json]
+
+Tuning data, and only tuning data: the seeds' dev split (`evals/qa_pairs.jsonl`) and the tuning
+half of the RGB benchmark (every tuning item over its full corpus; the rejected third again over
+the reject corpus, where it must be declined). A candidate sentence is a positive example when
+it holds a gold answer (RGB) or a key fact (seeds). The weights come from an L2-regularised
+logistic regression over the candidates' named features; the threshold is the one that
+maximises, averaged over the data sources, the mean of answer accuracy and rejection.
+Checking and test splits are never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qa.answer.extractive import Candidate
+from qa.answer.facts import normalise
+from qa.answer.features import FEATURES
+from qa.answer.policy import Policy
+from qa.answer.question import analyse
+from qa.config import Settings
+from qa.pipeline import QAPipeline
+
+_L2 = 1.0  # ridge penalty of the fit; large enough to keep weights finite on separable data
+
+
+@dataclass
+class Instance:
+    """One question over one corpus: its parts' candidate features and labels."""
+
+    source: str
+    should_answer: bool
+    parts: list[tuple[np.ndarray, np.ndarray]]  # (features n×f, labels n) of eligible candidates
+
+
+def instance(
+    pipeline: QAPipeline, question: str, positive: Callable[[str], bool], source: str, answer: bool
+) -> Instance:
+    """Retrieve for a question as `ask` does and label every eligible candidate."""
+    hits, vector = pipeline.retriever.retrieve(question, k=pipeline.settings.top_k)
+    analysis = analyse(question)
+    parts = []
+    for part in analysis.parts or (analysis,):
+        part_vector = vector if not analysis.parts else pipeline.embedder.embed_query(part.text)
+        ranked: list[Candidate] = pipeline.answerer.candidates(part, hits, part_vector)
+        eligible = [c for c in ranked if not c.featured.ineligible]
+        x = np.array([[c.featured.values[f] for f in FEATURES] for c in eligible], dtype=float)
+        y = np.array([answer and positive(c.text) for c in eligible], dtype=float)
+        parts.append((x.reshape(len(eligible), len(FEATURES)), y))
+    return Instance(source, answer, parts)
+
+
+def seed_instances(settings: Settings, dataset: Path, cache: Path) -> list[Instance]:
+    """The seeds' dev split over the seed articles."""
+    from qa.evaluation import load_dataset
+
+    pipeline = QAPipeline(settings.model_copy(update={"index_dir": cache / "seeds-index"}))
+    pipeline.ingest(str(settings.articles_dir))
+    out = []
+    for item in load_dataset(dataset, "dev"):
+        alternatives = [normalise(a) for fact in item.key_facts for a in fact]
+
+        def positive(text: str, alts: list[str] = alternatives) -> bool:
+            return any(a in normalise(text) for a in alts)
+
+        out.append(instance(pipeline, item.question, positive, "seeds", item.should_answer))
+    return out
+
+
+def rgb_instances(
+    settings: Settings, bench: Path, cache: Path, limit: int | None
+) -> list[Instance]:
+    """The tuning half of each RGB set, over its full and its reject corpus."""
+    from qa.rgb import SETS, build_corpus, load_items, mentions_any_part
+    from qa.rgb_eval import pipeline_for
+
+    base = QAPipeline(settings)
+    out = []
+    for name in SETS:
+        items = [i for i in load_items(bench, name, limit=limit) if i.split == "tune"]
+        for variant in ("full", "reject"):
+            corpus = build_corpus(bench, name, variant, cache, limit=limit)
+            pipeline = pipeline_for(base, corpus, corpus.parent / "index", print)
+            for item in items:
+                if variant == "reject" and not item.rejected:
+                    continue
+
+                def positive(text: str, answers: list[list[str]] = item.answers) -> bool:
+                    return bool(mentions_any_part(text, answers))
+
+                answerable = variant == "full"
+                out.append(instance(pipeline, item.query, positive, f"rgb-{name}", answerable))
+    return out
+
+
+def fit_weights(instances: list[Instance]) -> tuple[np.ndarray, float]:
+    """L2-regularised logistic regression by Newton's method, each source weighing the same.
+
+    Written out (20 lines of numpy) rather than taken from scikit-learn: the product needs
+    only the weights, and the fit must weigh sources equally, which is a sample weight here.
+    """
+    rows, labels, weights = [], [], []
+    sources = sorted({i.source for i in instances})
+    for source in sources:
+        xs = [x for i in instances if i.source == source for x, _ in i.parts if len(x)]
+        ys = [y for i in instances if i.source == source for x, y in i.parts if len(x)]
+        if not xs:
+            continue
+        x, y = np.vstack(xs), np.concatenate(ys)
+        rows.append(x)
+        labels.append(y)
+        weights.append(np.full(len(y), 1.0 / len(y)))
+    x = np.hstack([np.vstack(rows), np.ones((sum(len(r) for r in rows), 1))])
+    y = np.concatenate(labels)
+    w = np.concatenate(weights) * len(y) / len(rows)  # mean weight 1, each source the same sum
+    beta = np.zeros(x.shape[1])
+    penalty = np.eye(x.shape[1]) * _L2 / len(y)
+    penalty[-1, -1] = 0.0  # the bias is not shrunk
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-(x @ beta)))
+        gradient = x.T @ (w * (p - y)) / len(y) + penalty @ beta
+        hessian = (x * (w * p * (1 - p))[:, None]).T @ x / len(y) + penalty
+        step = np.linalg.solve(hessian + 1e-9 * np.eye(len(beta)), gradient)
+        beta -= step
+        if float(np.abs(step).max()) < 1e-8:
+            break
+    return beta[:-1], float(beta[-1])
+
+
+def outcomes(instances: list[Instance], policy: Policy) -> dict[str, dict[str, float]]:
+    """Per source: accuracy (top accepted sentence of every part is positive), rejection and
+    false refusals, as the policy would decide."""
+    table: dict[str, dict[str, list[float]]] = {}
+    for inst in instances:
+        answered, right = False, True
+        for x, y in inst.parts:
+            scores = [policy.score(dict(zip(FEATURES, row, strict=True))) for row in x]
+            best = int(np.argmax(scores)) if scores else -1
+            if best >= 0 and policy.accepts(scores[best]):
+                answered = True
+                right = right and bool(y[best])
+            else:
+                right = False
+        stats = table.setdefault(inst.source, {"accuracy": [], "rejection": [], "refused": []})
+        if inst.should_answer:
+            stats["accuracy"].append(float(answered and right))
+            stats["refused"].append(float(not answered))
+        else:
+            stats["rejection"].append(float(not answered))
+    return {
+        source: {k: round(float(np.mean(v)), 4) for k, v in stats.items() if v}
+        for source, stats in table.items()
+    }
+
+
+def objective(result: dict[str, dict[str, float]]) -> float:
+    """Mean over sources of (accuracy + rejection) / 2."""
+    return float(
+        np.mean([(r.get("accuracy", 0) + r.get("rejection", 0)) / 2 for r in result.values()])
+    )
+
+
+def fit(instances: list[Instance], described: dict[str, object]) -> Policy:
+    """Weights by logistic regression, then the threshold that maximises `objective`."""
+    coef, bias = fit_weights(instances)
+    weights = dict(zip(FEATURES, (float(c) for c in coef), strict=True))
+    best: tuple[float, float] = (-1.0, 0.5)
+    for threshold in np.linspace(0.02, 0.98, 97):
+        trial = Policy(weights, bias, float(threshold), "trial", {})
+        best = max(best, (objective(outcomes(instances, trial)), float(threshold)))
+    version = "fitted-" + dt.date.today().isoformat()
+    policy = Policy(weights, bias, best[1], version, {})
+    return Policy(
+        weights,
+        bias,
+        best[1],
+        version,
+        {
+            **described,
+            "tuning_outcomes": outcomes(instances, policy),
+            "objective": round(best[0], 4),
+        },
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Collect the tuning data, fit, and write the policy file."""
+    parser = argparse.ArgumentParser(
+        prog="python -m qa.answer.fit", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--benchmarks", type=Path, default=Path("../shared/benchmarks"))
+    parser.add_argument("--dataset", type=Path, default=Path("evals/qa_pairs.jsonl"))
+    parser.add_argument("--cache", type=Path, default=Path(".qa-cache"))
+    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("policy.json"))
+    parser.add_argument("--rgb-limit", type=int, default=None, help="first N items per set")
+    args = parser.parse_args(argv)
+    settings = Settings(backend="extractive")
+    instances = seed_instances(settings, args.dataset, args.cache)
+    if (args.benchmarks / "rgb").is_dir():
+        instances += rgb_instances(settings, args.benchmarks, args.cache, args.rgb_limit)
+    else:
+        print(f"no RGB data at {args.benchmarks}: fitting on the seeds' dev split only")
+    counts: dict[str, int] = {}
+    for inst in instances:
+        counts[inst.source] = counts.get(inst.source, 0) + 1
+    policy = fit(
+        instances,
+        {
+            "data": "seeds dev split + RGB tuning half (full and reject corpora)",
+            "questions": counts,
+            "embedding_model": settings.embedding_backend,
+        },
+    )
+    args.out.write_text(json.dumps(policy.to_json(), ensure_ascii=False, indent=1) + "\n", "utf-8")
+    print(json.dumps(policy.to_json(), ensure_ascii=False, indent=1))
+
+
+if __name__ == "__main__":
+    main()
