@@ -238,10 +238,12 @@ def bench(sizes: str, dataset: Path, out: Path) -> None:
 @click.option(
     "--until", type=click.DateTime(["%Y-%m-%d"]), help="Published on or before YYYY-MM-DD."
 )
+@click.option("--why", is_flag=True, help="Also print why it answered or declined (the trace).")
 @_friendly
 def ask(
     question: str | None,
     as_json: bool,
+    why: bool,
     k: int | None,
     sources: tuple[str, ...],
     since: dt.datetime | None,
@@ -262,7 +264,7 @@ def ask(
         "until": until.date() if until else None,
     }
     if question is not None:
-        _print_answer(_pipeline().ask(question, **options), as_json)
+        _print_answer(_pipeline().ask(question, **options), as_json, why)
         return
     history: list[tuple[str, str]] = []
     while True:
@@ -275,12 +277,12 @@ def ask(
         try:
             answer = _pipeline().ask(line, history=history[-3:], **options)
             history.append((line, answer.text))
-            _print_answer(answer, as_json)
+            _print_answer(answer, as_json, why)
         except QAError as exc:  # a bad question in the loop is reported, the loop goes on
             click.echo(f"error: {exc}", err=True)
 
 
-def _print_answer(answer: Any, as_json: bool) -> None:
+def _print_answer(answer: Any, as_json: bool, why: bool = False) -> None:
     if as_json:
         click.echo(json.dumps(answer.model_dump(mode="json"), ensure_ascii=False, indent=2))
         return
@@ -293,6 +295,10 @@ def _print_answer(answer: Any, as_json: bool) -> None:
         when = f", {c.date.isoformat()}" if c.date else ""
         checked = "" if c.verified else " (not supported by this passage)"
         click.echo(f"[{c.n}] {c.title} ({c.source}{when}), chars {c.start}-{c.end}{checked}")
+    if why and answer.trace is not None:
+        click.echo("\nWhy:")
+        for line in answer.trace.lines():
+            click.echo(f"  {line}")
     click.echo()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -88,11 +89,14 @@ class KeywordIndex:
             model = bm25s.BM25.load(str(folder / "bm25"), show_progress=False)
         return cls(records, model)
 
-    def search(self, query: str, k: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """Top-k (row, score) pairs with a positive score, among rows where `mask` is 1."""
+    def search(
+        self, query_terms: Sequence[str], k: int, mask: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """Top-k (row, score) pairs with a positive score, among rows where `mask` is 1;
+        `query_terms` are the question's `terms()`, computed once by the question analysis."""
         if self._model is None:
             return []
-        tokens = [t for t in terms(query) if t in self._model.vocab_dict]
+        tokens = [t for t in query_terms if t in self._model.vocab_dict]
         if not tokens:
             return []
         scores = self._model.get_scores(tokens, weight_mask=mask)

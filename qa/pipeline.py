@@ -154,16 +154,17 @@ class QAPipeline:
         self.ensure_index()
         timings: dict[str, float] = {}
         query = self._standalone(text, history, timings)
+        clock = time.perf_counter()
+        analysis = analyse(query)  # once: its terms serve BM25, features and the policy
+        timings["analyse"] = _ms(clock)
         hits, vector = self.retriever.retrieve(
             query,
             k=k or self.settings.top_k,
             filters=Filters(frozenset(sources) if sources is not None else None, since, until),
             mode=mode or self.settings.retriever,
             timings=timings,
+            query_terms=analysis.terms,
         )
-        clock = time.perf_counter()
-        analysis = analyse(query)
-        timings["analyse"] = _ms(clock)
         clock = time.perf_counter()
         draft, backend, streamed = None, self.backend, False
         if backend == "llm":

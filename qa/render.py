@@ -66,7 +66,7 @@ def render_sources(answer: Answer) -> str:
         unverified = "" if c.verified else ' <span class="qa-unverified">(not verified)</span>'
         items.append(
             f'<li><span class="qa-ref">[{c.n}]</span> <b>{escape(c.title)}</b>{when} · '
-            f'<code>{escape(c.source)}</code>{unverified}'
+            f"<code>{escape(c.source)}</code>{unverified}"
             f'<blockquote class="qa-passage">{_highlighted(c, answer)}</blockquote></li>'
         )
     return (
@@ -87,6 +87,18 @@ def _closest(answer: Answer, titles: Mapping[str, str]) -> str:
     return f'<p>Closest articles:</p><ul class="qa-closest">{items}</ul>' if items else ""
 
 
+def render_trace(answer: Answer) -> str:
+    """The collapsible "Why this answer?" section: the question's analysis, the policy's
+    decision, and the features of the chosen sentence and of the best one turned down."""
+    if answer.trace is None:
+        return ""
+    items = "".join(f"<li>{escape(line)}</li>" for line in answer.trace.lines())
+    return (
+        '<details class="qa-why"><summary>Why this answer?</summary>'
+        f'<ul class="qa-trace">{items}</ul></details>'
+    )
+
+
 def render_answer(answer: Answer, titles: Mapping[str, str]) -> str:
     """A finished answer: notice, text with markers, Sources; a refusal looks different
     and lists the closest articles (`titles` maps file names to article titles)."""
@@ -103,4 +115,5 @@ def render_answer(answer: Answer, titles: Mapping[str, str]) -> str:
     else:
         parts.append(f'<div class="qa-answer">{_markers(escape(answer.text))}</div>')
         parts.append(render_sources(answer))
+    parts.append(render_trace(answer))
     return "".join(parts)

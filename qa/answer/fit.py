@@ -46,8 +46,10 @@ def instance(
     pipeline: QAPipeline, question: str, positive: Callable[[str], bool], source: str, answer: bool
 ) -> Instance:
     """Retrieve for a question as `ask` does and label every eligible candidate."""
-    hits, vector = pipeline.retriever.retrieve(question, k=pipeline.settings.top_k)
     analysis = analyse(question)
+    hits, vector = pipeline.retriever.retrieve(
+        question, k=pipeline.settings.top_k, query_terms=analysis.terms
+    )
     parts = []
     for part in analysis.parts or (analysis,):
         part_vector = vector if not analysis.parts else pipeline.embedder.embed_query(part.text)

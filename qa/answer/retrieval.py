@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -13,6 +14,7 @@ from qa.config import Settings
 from qa.embeddings import Embedder
 from qa.keyword import ChunkRecord
 from qa.store import Store
+from qa.tokens import terms
 
 Mode = Literal["hybrid", "dense", "bm25"]
 
@@ -80,8 +82,10 @@ class Retriever:
         filters: Filters = Filters(),
         mode: Mode = "hybrid",
         timings: dict[str, float] | None = None,
+        query_terms: Sequence[str] | None = None,
     ) -> tuple[list[Hit], np.ndarray]:
-        """The top-k hits, best first, and the query vector (the answerer reuses it)."""
+        """The top-k hits, best first, and the query vector (the answerer reuses it);
+        `query_terms` are the query's terms when the caller has them already."""
         timings = {} if timings is None else timings
         keyword = self.store.keyword
         n = self.settings.candidates
@@ -101,7 +105,7 @@ class Retriever:
             mask = None
             if filters != Filters():
                 mask = np.fromiter((filters.admits(r) for r in keyword.records), dtype=np.float32)
-            found = keyword.search(query, n, mask)
+            found = keyword.search(terms(query) if query_terms is None else query_terms, n, mask)
             rankings.append((self.settings.bm25_weight, [keyword.records[i].id for i, _ in found]))
             timings["bm25"] = _ms(clock)
         fused: dict[str, float] = {}
