@@ -44,7 +44,12 @@ def test_what_a_question_asks_for(question: str, asks: str) -> None:
 def test_constraints_are_years_days_figures_names_and_qualifiers() -> None:
     q = analyse("Which was the first zone with 120 firms in Jiaxing in 2022?")
     kinds = {(c.kind, c.text) for c in q.constraints}
-    assert {("year", "2022"), ("quantity", "120"), ("name", "jiaxing"), ("qualifier", "first")} <= kinds
+    assert {
+        ("year", "2022"),
+        ("quantity", "120"),
+        ("name", "jiaxing"),
+        ("qualifier", "first"),
+    } <= kinds
     assert [c.text for c in q.hard] == ["2022"]
     zh = analyse("5月22日的会议在哪里召开")
     assert [(c.kind, c.value) for c in zh.hard] == [("day", (5, 22))]
@@ -57,7 +62,10 @@ def test_a_name_inside_a_term_is_no_figure() -> None:
 @pytest.mark.parametrize(
     ("question", "parts"),
     [
-        ("2022年和2023年春节档首日票房冠军", ["2022年春节档首日票房冠军", "2023年春节档首日票房冠军"]),
+        (
+            "2022年和2023年春节档首日票房冠军",
+            ["2022年春节档首日票房冠军", "2023年春节档首日票房冠军"],
+        ),
         ("塔里木油田2021年和2022年的油气产量分别是多少？", 2),
         ("《李茂扮太子》是什么类型的电影？它的导演是谁？", 2),
         (
@@ -100,9 +108,13 @@ def test_a_year_that_does_not_match_makes_a_sentence_ineligible() -> None:
 
 
 def test_the_year_may_come_from_the_context() -> None:
-    this_year = features("What did the zone build in 2023?", "This year the zone built a port.", year=2023)
+    this_year = features(
+        "What did the zone build in 2023?", "This year the zone built a port.", year=2023
+    )
     assert this_year.ineligible is None
-    titled = features("What did the zone build in 2023?", "It built a port.", title="Zone news 2023")
+    titled = features(
+        "What did the zone build in 2023?", "It built a port.", title="Zone news 2023"
+    )
     assert titled.ineligible is None
 
 
@@ -112,7 +124,10 @@ def test_the_asked_kind_and_an_echo_of_the_question() -> None:
     assert features(number, "The cluster has many enterprises.").values["kind"] == 0.0
     echo = features(number, "How many enterprises are in the cluster?")
     assert echo.values["is_question"] == 1.0 and echo.values["novelty"] == 0.0
-    assert features("什么是两业融合？", "两业融合是指先进制造业和现代服务业深度融合。").values["kind"] == 1.0
+    assert (
+        features("什么是两业融合？", "两业融合是指先进制造业和现代服务业深度融合。").values["kind"]
+        == 1.0
+    )
 
 
 def test_policy_prefers_the_figure_about_the_subject() -> None:
