@@ -8,13 +8,13 @@ from typing import Literal
 
 import numpy as np
 
-from qa.chunking import split_sentences
 from qa.answer.citations import cite
+from qa.answer.retrieval import Hit
+from qa.chunking import split_sentences
 from qa.config import Settings
 from qa.embeddings import Embedder
 from qa.keyword import KeywordIndex
 from qa.models import Citation
-from qa.answer.retrieval import Hit
 from qa.tokens import terms
 
 Kind = Literal["number", "date", "person", "any"]
