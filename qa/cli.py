@@ -143,6 +143,27 @@ def chat(host: str, port: int) -> None:
 @_path_option("--out", "evals/reports/latest", "Folder for report.md, report.json and report.html.")
 @_path_option("--thresholds", "evals/thresholds.toml", "Floors and ceilings of the gate (TOML).")
 @click.option("--no-gate", is_flag=True, help="Report only; never exit non-zero for a low metric.")
+@click.option(
+    "--rgb",
+    "rgb_split",
+    type=click.Choice(["tune", "check", "all"]),
+    is_flag=False,
+    flag_value="tune",
+    default=None,
+    help="Also run the RGB benchmark on this half (tune on `tune`, report `check`). "
+    "[bare --rgb: tune]",
+)
+@click.option(
+    "--rgb-set",
+    "rgb_sets",
+    multiple=True,
+    type=click.Choice(["en", "zh", "zh_int"]),
+    help="RGB set to run (repeatable). [default: all three]",
+)
+@_path_option("--benchmarks", "../shared/benchmarks", "Folder holding rgb/ (never committed).")
+@_path_option("--cache", ".qa-cache", "Where RGB's article folders and indexes are kept.")
+@click.option("--no-seeds", is_flag=True, help="Skip the hand-written pairs (with --rgb).")
+@click.option("--rgb-limit", type=click.IntRange(1), hidden=True)  # first N questions per file
 @_friendly
 def evaluate(
     dataset: Path,
@@ -152,14 +173,33 @@ def evaluate(
     out: Path,
     thresholds: Path,
     no_gate: bool,
+    rgb_split: str | None,
+    rgb_sets: tuple[str, ...],
+    benchmarks: Path,
+    cache: Path,
+    no_seeds: bool,
+    rgb_limit: int | None,
 ) -> None:
-    """Score answers against hand-written Q&A pairs; exit 1 when a metric misses its threshold.
+    """Score answers against hand-written Q&A pairs (and RGB); exit 1 when a metric misses
+    its threshold.
 
+    \b
     Example: qa eval --split test --retriever hybrid --retriever dense --retriever bm25
+             qa eval --rgb tune --rgb-set en --no-seeds
     """
     from qa.evaluation import evaluate as run
-    from qa.reports import summary_rows
+    from qa.reports import rgb_rows, summary_rows
+    from qa.rgb_eval import RGBConfig
 
+    rgb = None
+    if rgb_split is not None:
+        rgb = RGBConfig(
+            benchmarks,
+            rgb_sets or ("en", "zh", "zh_int"),
+            rgb_split,  # type: ignore[arg-type]
+            cache,
+            rgb_limit,
+        )
     result = run(
         _pipeline(),
         dataset,
@@ -168,16 +208,25 @@ def evaluate(
         retrievers=retrievers or ("hybrid",),  # type: ignore[arg-type]
         out=out,
         thresholds=None if no_gate else thresholds,
+        rgb=rgb,
+        seeds=not no_seeds,
+        say=lambda line: click.echo(line, err=True),
     )
-    table = summary_rows(result.runs)
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    for row in table:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    if result.runs:
+        _print_table(summary_rows(result.runs))
+    if result.rgb:
+        _print_table(rgb_rows(result.rgb))
     click.echo("reports: " + ", ".join(str(f) for f in result.files))
     for line in result.failures:
         click.echo(f"gate: {line}", err=True)
     if result.failures:
         sys.exit(1)
+
+
+def _print_table(table: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
 
 
 @main.command()
