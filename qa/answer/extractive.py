@@ -26,7 +26,9 @@ from qa.embeddings import Embedder
 from qa.keyword import KeywordIndex
 from qa.models import Citation, Considered, Trace
 
-_ONE_SENTENCE = frozenset({"number", "date", "person", "place", "definition", "yesno"})
+# a figure, a date or a definition is stated by one sentence; a name, a place or anything else
+# may take up to `answer_sentences` accepted ones (the policy's threshold decides each)
+_ONE_SENTENCE = frozenset({"number", "date", "definition"})
 _LIST_MOST = 6  # a list gathers at most this many sentences
 _SAME = 0.6  # two sentences sharing this share of their terms say the same thing
 
@@ -179,12 +181,7 @@ class ExtractiveAnswerer:
         self, part: Question, ranked: list[Candidate], taken: list[Candidate], several: bool
     ) -> list[Candidate]:
         """The accepted sentences for one question (part), shaped by what it asks."""
-        if part.asks == "list" and several:
-            most = _LIST_MOST
-        elif part.asks in _ONE_SENTENCE or not several:
-            most = 1
-        else:
-            most = self.settings.answer_sentences
+        most = most_sentences(part, several, self.settings.answer_sentences)
         chosen: list[Candidate] = []
         for c in ranked:
             if len(chosen) == most or not self.policy.accepts(c.score):
@@ -220,6 +217,16 @@ class ExtractiveAnswerer:
             chosen=[c.considered() for c in picked],
             best_rejected=best_rejected.considered(reason) if best_rejected else None,
         )
+
+
+def most_sentences(part: Question, whole: bool, limit: int) -> int:
+    """How many sentences may answer a question (part): one for a figure, a date or a
+    definition, and for each part of a two-part question; a list gathers more."""
+    if not whole:
+        return 1
+    if part.asks == "list":
+        return _LIST_MOST
+    return 1 if part.asks in _ONE_SENTENCE else limit
 
 
 def _same(a: Candidate, b: Candidate) -> bool:
