@@ -1,4 +1,5 @@
-"""Sentence spans and vectors are computed once, at ingest, and kept for unchanged chunks."""
+"""Sentence spans and vectors are computed once, at ingest; answering embeds only the question
+(and an LLM's claims, to check them)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from qa.errors import IndexMismatchError
 from qa.pipeline import QAPipeline
 
 from .conftest import DATA, Counting, make_pipeline
+from .fake_llm import FakeLLM
 
 PINGHU = "003_741e1901b211ff40.txt"
+QUESTION = "How many enterprises are in the Pinghu CNC machine tool cluster?"
 FLOAT16 = 5e-4  # how far storing unit vectors as float16 may move a component
 
 
@@ -43,6 +46,30 @@ def test_spans_survive_a_reload_from_disk(seeded: QAPipeline) -> None:
         reloaded.sentence_vectors(list(range(len(reloaded.records)))),
         seeded.store.keyword.sentence_vectors(list(range(len(reloaded.records)))),
     )
+
+
+def test_answering_embeds_only_the_question(seeded: QAPipeline) -> None:
+    counting = Counting(seeded.embedder)
+    pipe = QAPipeline(seeded.settings, embedder=counting)  # the same index, read-only
+    answer = pipe.ask(QUESTION)
+    assert not answer.refused and "70 enterprises" in answer.text
+    assert counting.queries == [QUESTION] and counting.documents == []
+
+
+def test_checking_an_llm_answer_embeds_only_the_question_and_its_claim(
+    seeded: QAPipeline,
+) -> None:
+    n = next(p.rank for p in seeded.ask(QUESTION).passages if "70 enterprises" in p.text)
+    counting = Counting(seeded.embedder)
+    with FakeLLM("answer", (f"The cluster has more than 70 enterprises [{n}].",)) as fake:
+        settings = seeded.settings.model_copy(
+            update={"backend": "llm", "llm_base_url": fake.url, "llm_model": "fake"}
+        )
+        answer = QAPipeline(settings, embedder=counting).ask(QUESTION)
+    assert answer.backend == "llm" and answer.citations[0].verified
+    assert counting.queries == [QUESTION]
+    [claim] = counting.documents  # the passage's sentences come from the index
+    assert claim.startswith("The cluster has more than 70 enterprises")
 
 
 def test_changing_one_article_embeds_only_its_chunks_and_sentences(

@@ -8,7 +8,6 @@ from typing import Literal
 
 import numpy as np
 
-from qa.chunking import split_sentences
 from qa.answer.citations import cite
 from qa.config import Settings
 from qa.embeddings import Embedder
@@ -180,7 +179,6 @@ class ExtractiveAnswerer:
         self.embedder = embedder
         self.keyword = keyword
         self.settings = settings
-        self._vectors: dict[tuple[str, int], np.ndarray] = {}
         self._titles: dict[str, set[str]] = {}
 
     def candidates(
@@ -203,17 +201,22 @@ class ExtractiveAnswerer:
         spans: list[tuple[Hit, int, int]] = []
         seen: set[tuple[str, int]] = set()
         before: dict[tuple[str, int], int] = {}  # sentence -> start of the sentence before it
+        # sentence spans and vectors were computed at ingest; `kept` picks each sentence once
+        stored = self.keyword.sentence_vectors(self.keyword.rows([h.record.id for h in hits]))
+        kept: list[int] = []
+        row = 0
         for hit in hits:
             previous = 0
-            for s, e in split_sentences(hit.record.text):
+            for s, e in hit.record.sentences:
                 key = (hit.record.source, hit.record.start + s)
                 if key not in seen:
                     seen.add(key)
                     spans.append((hit, s, e))
+                    kept.append(row)
                     before[key] = previous
                 previous = s
-        vectors = self._sentence_vectors(spans)
-        sims = vectors @ query_vector if len(spans) else np.zeros(0)
+                row += 1
+        sims = stored[kept] @ query_vector if len(spans) else np.zeros(0)
         out = []
         for (hit, s, e), sim in zip(spans, sims, strict=True):
             text = hit.record.text[s:e]
@@ -245,19 +248,6 @@ class ExtractiveAnswerer:
         if key not in self._titles:
             self._titles[key] = set(terms(hit.record.title))
         return self._titles[key]
-
-    def _sentence_vectors(self, spans: list[tuple[Hit, int, int]]) -> np.ndarray:
-        keys = [(hit.record.source, hit.record.start + s) for hit, s, _ in spans]
-        missing = [i for i, key in enumerate(keys) if key not in self._vectors]
-        if missing:
-            texts = [spans[i][0].record.text[spans[i][1] : spans[i][2]] for i in missing]
-            if len(self._vectors) > 50_000:
-                self._vectors.clear()
-            for i, vector in zip(missing, self.embedder.embed_documents(texts), strict=True):
-                self._vectors[keys[i]] = vector
-        if not keys:
-            return np.zeros((0, 1), dtype=np.float32)
-        return np.stack([self._vectors[key] for key in keys])
 
     def shares_terms(self, question: str) -> bool:
         """Whether any term of the question occurs in the articles (False for most Chinese)."""
