@@ -18,10 +18,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from qa.answer.retrieval import Mode
 from qa.errors import ArticleError, ConfigError
 from qa.models import Answer
 from qa.pipeline import QAPipeline
-from qa.answer.retrieval import Mode
 
 Split = Literal["dev", "test", "all"]
 

@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, TypedDict, Unpack
 
 import numpy as np
 
-from qa.answer.extractive import Draft, ExtractiveAnswerer
 from qa.answer.citations import CitationChecker
+from qa.answer.extractive import Draft, ExtractiveAnswerer
+from qa.answer.retrieval import Filters, Hit, Mode, Retriever
 from qa.config import Settings
 from qa.embeddings import Embedder, make_embedder
 from qa.errors import ArticleError, BackendError, QuestionError
 from qa.followups import is_follow_up, standalone
 from qa.ingest import IngestReport, Progress, ingest
 from qa.models import Answer, ArticleInfo, Passage
-from qa.answer.retrieval import Filters, Hit, Mode, Retriever
 from qa.store import Store
 
 if TYPE_CHECKING:

@@ -20,6 +20,7 @@ offline_environment()  # gradio and huggingface_hub read these switches when the
 import gradio as gr  # noqa: E402
 from gradio.events import api as gr_api  # noqa: E402
 
+from qa.answer.retrieval import Mode  # noqa: E402
 from qa.errors import QAError, QuestionError  # noqa: E402
 from qa.feedback import record_feedback  # noqa: E402
 from qa.models import Answer  # noqa: E402
@@ -31,7 +32,6 @@ from qa.render import (  # noqa: E402
     render_partial,
     render_question,
 )
-from qa.answer.retrieval import Mode  # noqa: E402
 from qa.uploads import UploadReport, add_uploads  # noqa: E402
 
 EXAMPLES = [

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qa.answer.retrieval import Hit
 from qa.chunking import split_sentences
 from qa.config import Settings
 from qa.embeddings import Embedder
 from qa.keyword import ChunkRecord, KeywordIndex
 from qa.models import Citation
-from qa.answer.retrieval import Hit
 from qa.tokens import terms
 
 _MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*\]")

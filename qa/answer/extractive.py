@@ -9,11 +9,11 @@ from typing import Literal
 import numpy as np
 
 from qa.answer.citations import cite
+from qa.answer.retrieval import Hit
 from qa.config import Settings
 from qa.embeddings import Embedder
 from qa.keyword import KeywordIndex
 from qa.models import Citation
-from qa.answer.retrieval import Hit
 from qa.tokens import terms
 
 Kind = Literal["number", "date", "person", "any"]

@@ -13,12 +13,12 @@ from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 
-from qa.answer.extractive import Draft, refusal
 from qa.answer.citations import CitationChecker
-from qa.config import Settings
-from qa.errors import BackendError, ConfigError
+from qa.answer.extractive import Draft, refusal
 from qa.answer.prompts import load_prompt
 from qa.answer.retrieval import Hit
+from qa.config import Settings
+from qa.errors import BackendError, ConfigError
 
 # Streamed text lags this many characters behind the model, so that a leak of the instructions
 # is caught before any of it reaches the reader.
