@@ -82,11 +82,11 @@ def ingest(folder: Path | None, rebuild: bool) -> None:
 
     def progress(done: int, total: int) -> None:
         nonlocal task
-        if total <= 8:  # a handful of chunks embeds in a blink
+        if total <= 8:  # a handful of texts embeds in a blink
             return
         if task is None:
             bar.start()
-            task = bar.add_task("embedding chunks", total=total)
+            task = bar.add_task("embedding chunks and sentences", total=total)
         bar.update(task, completed=done)
 
     try:
@@ -103,7 +103,8 @@ def ingest(folder: Path | None, rebuild: bool) -> None:
     click.echo(
         f"added {len(report.added)}, updated {len(report.updated)}, removed {len(report.removed)}, "
         f"unchanged {len(report.unchanged)}, skipped {len(report.skipped)} "
-        f"({report.embedded} chunks embedded in {report.seconds:.2f} s)"
+        f"({report.embedded} chunks embedded, with {report.sentences} sentences, "
+        f"in {report.seconds:.2f} s)"
     )
     if not report.ok:
         sys.exit(1)

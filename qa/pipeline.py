@@ -79,7 +79,7 @@ class QAPipeline:
     def answerer(self) -> ExtractiveAnswerer:
         """The offline extractive answerer."""
         policy = load_policy(self.settings.policy_file)
-        return ExtractiveAnswerer(self.embedder, self.store.keyword, self.settings, policy)
+        return ExtractiveAnswerer(self.store.keyword, self.settings, policy)
 
     def ingest(
         self, folder: str | None = None, *, rebuild: bool = False, progress: Progress | None = None

@@ -188,7 +188,7 @@ def test_an_answer_carries_the_features_of_what_was_chosen(seeded: QAPipeline) -
 
 
 def test_no_title_is_used_as_an_answer_sentence(seeded: QAPipeline) -> None:
-    for question in ("What did the Haiyan zone do?", "Haiyan Economic Development Zone pilot region"):
+    for question in ("What did the Haiyan zone do?", "Haiyan zone pilot region"):
         answer = seeded.ask(question)
         for c in answer.citations:
             assert c.quote != c.title and c.start > len(c.title)

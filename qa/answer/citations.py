@@ -60,7 +60,6 @@ class CitationChecker:
         self.embedder = embedder
         self.keyword = keyword
         self.settings = settings
-        self._vectors: dict[str, np.ndarray] = {}  # passage sentences by chunk id
 
     def check(self, answer: str, hits: list[Hit]) -> Checked:
         """Renumber valid markers 1..m in reading order and verify each cited claim."""
@@ -98,7 +97,8 @@ class CitationChecker:
 
     def _support(self, claim: str, record: ChunkRecord) -> tuple[int, int, bool]:
         """The passage sentence that best supports `claim`, and whether it supports it enough."""
-        spans = split_sentences(record.text)
+        # the passage's sentence spans and vectors were computed at ingest
+        spans, vectors = self.keyword.sentences(self.keyword.rows([record.id])[0])
         if not spans:
             return 0, len(record.text), False
         wanted = set(terms(claim))
@@ -108,13 +108,7 @@ class CitationChecker:
             sum(weights[t] for t in wanted.intersection(terms(record.text[s:e]))) / total
             for s, e in spans
         ]
-        if record.id not in self._vectors:  # several claims often cite one passage
-            if len(self._vectors) > 5_000:
-                self._vectors.clear()
-            self._vectors[record.id] = self.embedder.embed_documents(
-                [record.text[s:e] for s, e in spans]
-            )
-        similarity = self._vectors[record.id] @ self.embedder.embed_documents([claim])[0]
+        similarity = vectors @ self.embedder.embed_documents([claim])[0]
         scores = 0.6 * np.asarray(support) + 0.4 * similarity
         best = int(np.argmax(scores))
         verified = (
