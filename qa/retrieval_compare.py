@@ -371,7 +371,8 @@ def markdown(results: Sequence[Result], split: str) -> str:
         "= weighted RRF as `Retriever.retrieve`, written `dense:bm25 k=rrf_k` (only the ratio "
         "of the weights matters). a+b = sum of both cosines. query ms: per question the least "
         f"of {REPEATS} timed embeddings (warm model, 2 shared cores), p50 over the questions; "
-        "a+b adds both, hybrid adds BM25.",
+        "a+b adds both, hybrid adds BM25. (default) = the settings' fusion; (best) = the grid "
+        "point with the highest hit@5, then MRR, on these items.",
         "",
     ]
     for result in results:
