@@ -277,6 +277,98 @@ def bench(sizes: str, dataset: Path, out: Path) -> None:
     click.echo(f"reports: {out / 'bench.md'}, {out / 'bench.svg'}")
 
 
+def _samples(
+    _ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]
+) -> dict[str, int]:
+    out = {}
+    for entry in value:
+        name, _, n = entry.partition("=")
+        if name not in ("en", "zh", "zh_int") or not n.isdigit():
+            raise click.BadParameter(f"{entry!r}: write SET=N, e.g. zh=24 (N=0: whole corpus)")
+        out[name] = int(n)
+    return out
+
+
+@main.command("compare-retrieval")
+@_path_option("--benchmarks", "../shared/benchmarks", "Folder holding rgb/ (never committed).")
+@_path_option("--cache", ".qa-cache", "Where vectors are cached (retrieval/<model id>/).")
+@_path_option("--out", "evals/reports/retrieval", "Folder for compare.md.")
+@click.option(
+    "--split", type=click.Choice(["tune", "check", "all"]), default="tune", show_default=True
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    type=click.Choice(["en", "zh", "zh_int"]),
+    help="RGB set (repeatable). [default: all three]",
+)
+@click.option(
+    "--embedder",
+    "embedders",
+    multiple=True,
+    type=click.Choice(["use", "minilm", "e5"]),
+    help="Embedder (repeatable); every pair is also tried. [default: all three]",
+)
+@click.option(
+    "--sample",
+    "samples",
+    multiple=True,
+    default=("zh=24", "zh_int=12"),
+    show_default=True,
+    callback=_samples,
+    help="SET=N: measure the --sample-embedder models on N random items of SET with their "
+    "own passages (beside every other method), not on the whole corpus.",
+)
+@click.option(
+    "--sample-embedder",
+    "sample_only",
+    multiple=True,
+    default=("minilm", "e5"),
+    show_default=True,
+    type=click.Choice(["use", "minilm", "e5"]),
+    help="Embedders too slow for a whole sampled corpus.",
+)
+@click.option("--limit", type=click.IntRange(1), hidden=True)  # first N questions per file
+@_friendly
+def compare_retrieval(
+    benchmarks: Path,
+    cache: Path,
+    out: Path,
+    split: str,
+    sets: tuple[str, ...],
+    embedders: tuple[str, ...],
+    samples: dict[str, int],
+    sample_only: tuple[str, ...],
+    limit: int | None,
+) -> None:
+    """Compare retrieval on RGB: dense per embedder and summed pairs, BM25, a grid of hybrid
+    weights, and the LangChain + MiniLM recipe (English); writes compare.md and prints it.
+
+    Embeddings are cached under --cache, so a rerun embeds nothing it has embedded before.
+
+    Example: qa compare-retrieval --set en --embedder use --embedder minilm
+    """
+    from qa import retrieval_compare
+
+    results = retrieval_compare.run(
+        benchmarks,
+        cache,
+        split=split,  # type: ignore[arg-type]
+        sets=sets or ("en", "zh", "zh_int"),
+        embedders=embedders or ("use", "minilm", "e5"),
+        samples=samples,
+        sample_only=sample_only,
+        limit=limit,
+        say=lambda line: click.echo(line, err=True),
+    )
+    table = retrieval_compare.markdown(results, split)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "compare.md").write_text(table, encoding="utf-8")
+    click.echo(table)
+    click.echo(f"report: {out / 'compare.md'}")
+
+
 @main.command()
 @click.argument("question", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole Answer as JSON.")

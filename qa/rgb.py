@@ -139,6 +139,16 @@ def corpus_passages(
     return [p for p in passages if not any(mentions_any_part(p, g.answers) for g in gold)]
 
 
+def item_passages(
+    bench_dir: Path, set_name: str, *, limit: int | None = None
+) -> dict[int, list[str]]:
+    """Each question's own passages (positive, then negative), by item id."""
+    return {
+        int(r["id"]): [p for p in dict.fromkeys(_passages(r)) if p.strip()]
+        for r in _records(bench_dir, set_name, limit)
+    }
+
+
 def article_name(set_name: str, passage: str) -> str:
     """`rgb-<set>-<sha1 of the passage, 12 hex>.txt`."""
     return f"rgb-{set_name}-{hashlib.sha1(passage.encode('utf-8')).hexdigest()[:12]}.txt"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from qa.store import Store
 from qa.tokens import terms
 
 Mode = Literal["hybrid", "dense", "bm25"]
+K = TypeVar("K", bound=Hashable)  # what a ranking ranks: chunk ids here, rows elsewhere
 
 
 @dataclass(frozen=True)
@@ -108,17 +109,23 @@ class Retriever:
             found = keyword.search(terms(query) if query_terms is None else query_terms, n, mask)
             rankings.append((self.settings.bm25_weight, [keyword.records[i].id for i, _ in found]))
             timings["bm25"] = _ms(clock)
-        fused: dict[str, float] = {}
-        for weight, ids in rankings:
-            for rank, cid in enumerate(ids):
-                fused[cid] = fused.get(cid, 0.0) + weight / (self.settings.rrf_k + rank + 1)
-        best = sorted(fused.items(), key=lambda item: -item[1])[:k]
+        best = fuse(rankings, self.settings.rrf_k)[:k]
         hits = []
         for cid, score in best:
             row = keyword.row(cid)
             if row is not None:
                 hits.append(Hit(keyword.records[row], score, similarity.get(cid, 0.0)))
         return hits, vector
+
+
+def fuse(rankings: Sequence[tuple[float, Sequence[K]]], rrf_k: int) -> list[tuple[K, float]]:
+    """Weighted reciprocal-rank fusion: each ranking adds `weight / (rrf_k + rank)` to its ids
+    (rank from 1); best first, ties in first-seen order."""
+    fused: dict[K, float] = {}
+    for weight, ids in rankings:
+        for rank, key in enumerate(ids):
+            fused[key] = fused.get(key, 0.0) + weight / (rrf_k + rank + 1)
+    return sorted(fused.items(), key=lambda item: -item[1])
 
 
 def _ms(since: float) -> float:
