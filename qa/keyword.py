@@ -147,6 +147,7 @@ class KeywordIndex:
                 "ask again after the ingest finishes"
             )
         return [self._rows[cid] for cid in chunk_ids]
+
     def _carry(self, records: list[ChunkRecord], fresh: np.ndarray) -> np.ndarray:
         """The sentence rows of `records`: this index's by chunk id, else the next of `fresh`."""
         parts: list[np.ndarray] = []
@@ -199,4 +200,3 @@ def _record(data: dict[str, Any]) -> ChunkRecord:
     """A record from its JSON line (spans come back as lists)."""
     data["sentences"] = tuple((int(s), int(e)) for s, e in data["sentences"])
     return ChunkRecord(**data)
-
