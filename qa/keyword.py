@@ -143,8 +143,8 @@ class KeywordIndex:
         missing = [cid for cid in chunk_ids if cid not in self._rows]
         if missing:
             raise IndexMismatchError(
-                f"chunk {missing[0]} is not in the keyword index the answerer holds: "
-                "ask again after the ingest finishes"
+                f"chunk {missing[0]} was retrieved from a newer index than the answerer holds: "
+                "ingest through QAPipeline.ingest, which renews its answerers"
             )
         return [self._rows[cid] for cid in chunk_ids]
 
