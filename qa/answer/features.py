@@ -42,6 +42,27 @@ FEATURES = (
     "support_gap",
     "similarity_gap",
 )
+# Signs the fitted weights must keep: more evidence never lowers a sentence's score, and a
+# sentence that states another year or asks a question never gains by it.
+EVIDENCE = frozenset(
+    {
+        "support",
+        "support_sentence",
+        "subject",
+        "similarity",
+        "similarity_context",
+        "kind",
+        "unit",
+        "constraints",
+        "novelty",
+        "kind_x_subject",
+        "kind_x_support",
+        "kind_x_similarity",
+        "support_gap",
+        "similarity_gap",
+    }
+)
+AGAINST = frozenset({"other_year", "is_question"})
 _RELATIVE = {"support_gap": "support", "similarity_gap": "similarity"}
 _ASKED_MARK = re.compile(r"[?？]\s*[”\"'’)）]*\s*$")
 

@@ -103,9 +103,14 @@ def outcomes(
 
 
 def refine(
-    cases: Sequence[Case], w: np.ndarray, b: float, share: Callable[[str, list[str]], float]
+    cases: Sequence[Case],
+    w: np.ndarray,
+    b: float,
+    share: Callable[[str, list[str]], float],
+    signs: np.ndarray,
 ) -> tuple[np.ndarray, float, float, float]:
-    """Weights, bias, threshold and objective after the coordinate search from (w, b)."""
+    """Weights, bias, threshold and objective after the coordinate search from (w, b); a
+    weight never crosses zero against its sign in `signs` (+1, -1, or 0 for either)."""
     w = w.copy()
     best, threshold = best_threshold(cases, w, b, share)
     for _ in range(_ROUNDS):
@@ -115,6 +120,8 @@ def refine(
                 trial_w, trial_b = w.copy(), b
                 if j < len(w):
                     trial_w[j] += step
+                    if trial_w[j] * signs[j] < 0:
+                        continue
                 else:
                     trial_b += step
                 score, at = best_threshold(cases, trial_w, trial_b, share)
