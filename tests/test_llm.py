@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from qa.errors import BackendError, ConfigError
 from qa.answer.llm import WITHHELD, format_passages
-from qa.models import Answer
-from qa.pipeline import QAPipeline
 from qa.answer.prompts import load_prompt
 from qa.answer.retrieval import Hit
+from qa.errors import BackendError, ConfigError
+from qa.models import Answer
+from qa.pipeline import QAPipeline
 
 from .fake_llm import FakeLLM
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from qa.answer.llm import HOLD_BACK
 from qa.errors import BackendError
 from qa.evaluation import evaluate
-from qa.answer.llm import HOLD_BACK
 from qa.models import Answer
 from qa.pipeline import QAPipeline
 
