@@ -111,6 +111,15 @@ def featurise(
     return Featured(values, None)
 
 
+def anchor_terms(
+    question: Question, idf: Callable[[str], float], unseen: float, most: int
+) -> frozenset[str]:
+    """The question's `most` rarest subject terms that the articles hold (an idf under
+    `unseen`, the idf of a term no article has): what it is about."""
+    known = sorted({t for t in question.subject if idf(t) < unseen}, key=lambda t: (-idf(t), t))
+    return frozenset(known[:most])
+
+
 def _facts_with_context(sentence: str, context: Context) -> Facts:
     """The sentence's facts, plus the years and names its title and the sentence before state
     (an article dated 2023 answers "in 2023" with a sentence that says "this year")."""

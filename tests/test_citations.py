@@ -1,0 +1,137 @@
+"""The citation check without a model: which text each `[n]` claims, and that a claim is only
+verified by a sentence that states every one of its figures, years, dates and names."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from qa.answer.citations import CitationChecker, claim_constraints, unmet
+from qa.answer.features import Context
+from qa.answer.policy import Policy, parse_policy
+from qa.answer.retrieval import Hit
+from qa.keyword import ChunkRecord
+
+SEVEN = (
+    "Haiyan Economic Development Zone was the only pilot region of seven units of the whole "
+    "Jiaxing in this list."
+)
+CLUSTER = (
+    "With more than 70 enterprises in the cluster, it generated an output value of nearly 14 "
+    "billion yuan last year."
+)
+FOUNDED = "Haichen Precision Machinery, established in 1998, specializes in core components."
+NO_CONTEXT = Context(title="", year=None, before="")
+
+
+class HashEmbedder:
+    """Unit vectors from a hash of the text: the same text, the same vector; no model."""
+
+    model_id = "hash"
+    dimension = 16
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        rows = [
+            np.frombuffer(hashlib.sha256(t.encode()).digest()[:16], dtype=np.uint8) for t in texts
+        ]
+        vectors = np.array(rows, dtype=np.float32).reshape(len(texts), self.dimension) + 1
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed_documents([text])[0]
+
+
+class FlatIdf:
+    """Every term weighs the same."""
+
+    def idf(self, term: str) -> float:
+        return 0.0 if term == "\x00unseen" else 1.0
+
+
+def checker() -> CitationChecker:
+    """A checker whose policy scores every pair 1, so that only the facts rule decides."""
+    always = Policy({}, bias=60.0, threshold=0.5, version="test", fitted_on={})
+    return CitationChecker(HashEmbedder(), FlatIdf(), always, anchors=2)  # type: ignore[arg-type]
+
+
+def hits(*texts: str) -> list[Hit]:
+    return [
+        Hit(ChunkRecord(f"c{i}", f"{i}.txt", "A title", 20230817, 0, len(t), t), 1.0, 1.0)
+        for i, t in enumerate(texts)
+    ]
+
+
+def test_each_marker_claims_the_text_it_closes() -> None:
+    checked = checker().check(
+        "A grew 5% [1], while B fell [2]. C rose [1][2]. D [4, 1].",
+        hits("A grew 5% this year.", "B fell.", "C rose."),
+    )
+    claims = [(c.text, c.n) for c in checked.claims]
+    assert claims == [
+        ("A grew 5%", 1),
+        ("while B fell", 2),
+        ("C rose", 1),  # adjacent markers cite one claim twice
+        ("C rose", 2),
+        ("D", 1),  # [4] names a passage that was never shown
+    ]
+    assert [c.index for c in checked.claims] == [0, 1, 2, 2, 3]
+
+
+def test_a_marker_after_the_full_stop_closes_the_sentence_before_it() -> None:
+    checked = checker().check("The cluster has 70 enterprises. [1] Next.", hits(CLUSTER))
+    assert [c.text for c in checked.claims] == ["The cluster has 70 enterprises"]
+    assert checked.text == "The cluster has 70 enterprises [1]. Next."
+
+
+def test_only_the_claim_with_a_changed_figure_is_unverified() -> None:
+    answer = (
+        "It had more than 70 enterprises [1], and 14 billion yuan of output [1]; it has 80 [1]."
+    )
+    checked = checker().check(answer, hits(CLUSTER))
+    assert [c.verified for c in checked.claims] == [True, True, False]
+    assert checked.claims[2].missing == "80"
+    assert (checked.unverified, checked.claimed) == (1, 3)
+    assert checked.text.count("[1]") == 2 and "[2]" in checked.text  # the unverified one
+    assert [c.verified for c in checked.citations] == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("claim", "sentence", "missing"),
+    [
+        ("It was the only pilot region of ten units", SEVEN, "10"),
+        ("It was the only pilot region of 7 units", SEVEN, None),  # "seven" is 7
+        ("The cluster generated 14 billion yuan in 2021", CLUSTER + " It was 2022.", "2021"),
+        ("Haichen Precision Machinery was established in 1998", FOUNDED, None),
+        ("Haichen Precision Machinery was established in 1999", FOUNDED, "1999"),
+        (
+            "Wanfeng Precision Machinery was established in 1998",
+            FOUNDED,
+            "wanfeng precision machinery",
+        ),
+        ("The cluster has more than 70 enterprises, not 700", CLUSTER, None),  # 700 is denied
+        ("集群有70多家企业，去年产值近140亿元", CLUSTER, None),  # the same figures, in Chinese
+        ("集群有80多家企业", CLUSTER, "80"),
+        ("嘉兴共有七家单位入选，海盐经济开发区是其中唯一的试点区域", SEVEN, None),
+    ],
+)
+def test_every_fact_of_a_claim_must_be_stated(
+    claim: str, sentence: str, missing: str | None
+) -> None:
+    assert unmet(claim_constraints(claim), sentence, NO_CONTEXT) == missing
+
+
+def test_the_context_states_facts_too() -> None:
+    claim = claim_constraints("In 2023, Pinghu's cluster had more than 70 enterprises")
+    title = "Pinghu CNC cluster"
+    assert unmet(claim, CLUSTER, NO_CONTEXT) == "2023"
+    assert unmet(claim, CLUSTER, Context(title=title, year=2023, before="")) is None
+
+
+def test_the_citation_threshold_is_policy_data() -> None:
+    data = {"version": "v", "features": ["support"], "weights": [1.0], "bias": 0.0}
+    assert parse_policy({**data, "threshold": 0.5}, "p").supports(0.4) is False
+    fitted = parse_policy({**data, "threshold": 0.5, "citation_threshold": 0.3}, "p")
+    assert fitted.supports(0.4) and fitted.to_json()["citation_threshold"] == 0.3
