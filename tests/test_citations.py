@@ -9,10 +9,13 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from qa.answer.citations import CitationChecker, claim_constraints, unmet
+from qa.answer.citation_fit import Scripted, best_threshold, fit_citation_threshold
+from qa.answer.citations import CitationChecker, Claim, claim_constraints, unmet
 from qa.answer.features import Context
 from qa.answer.policy import Policy, parse_policy
 from qa.answer.retrieval import Hit
+from qa.errors import ConfigError
+from qa.evaluation import EvalItem
 from qa.keyword import ChunkRecord
 
 SEVEN = (
@@ -135,3 +138,24 @@ def test_the_citation_threshold_is_policy_data() -> None:
     assert parse_policy({**data, "threshold": 0.5}, "p").supports(0.4) is False
     fitted = parse_policy({**data, "threshold": 0.5, "citation_threshold": 0.3}, "p")
     assert fitted.supports(0.4) and fitted.to_json()["citation_threshold"] == 0.3
+
+
+def test_the_fitted_threshold_separates_what_should_verify_from_what_should_not() -> None:
+    def answer(mode: str, score: float, missing: str | None = None) -> Scripted:
+        claim = Claim(0, "c", 1, 0, 1, missing, score, False)
+        return Scripted("q", mode, [claim])  # type: ignore[arg-type]
+
+    answers = [
+        answer("faithful", 0.9),
+        answer("reworded", 0.4),
+        answer("altered", 0.95, missing="10"),  # a high score, but a fact is missing
+        answer("unrelated", 0.2),
+    ]
+    threshold, right, low, high = best_threshold(answers)
+    assert right == 1.0 and (low, high) == (0.205, 0.4) and low <= threshold <= high
+
+
+def test_the_citation_threshold_is_fitted_on_dev_items_only() -> None:
+    test_item = EvalItem(id="q", question="q?", split="test")
+    with pytest.raises(ConfigError, match="dev split only"):
+        fit_citation_threshold(None, [test_item])  # type: ignore[arg-type]

@@ -6,23 +6,36 @@ answer, which rewords the evidence, cited the same way (reworded), the evidence 
 year or name changed (altered), the evidence cited with a passage that does not hold it
 (wrong_number), and a sentence of another article cited with the evidence's passage
 (unrelated); the wrong passages and the unrelated sentences come from other articles than the
-evidence's. The first two must verify and the last three must not. tests/scripted_llm.py
-serves these answers from an OpenAI-compatible endpoint.
+evidence's. The first two must verify and the last three must not.
+
+`fit_citation_threshold` checks every mode's answers on the dev split and picks the policy's
+`citation_threshold`: the cut-off on the claim–sentence score that gets the most modes right.
+`python -m qa.answer.fit` calls it; `python -m qa.answer.citation_fit` prints what it would pick
+for the shipped policy. tests/scripted_llm.py serves the same answers from an OpenAI-compatible
+endpoint, so what the tests measure is what the threshold was fitted on.
 """
 
 from __future__ import annotations
 
+import argparse
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
+
+from qa.answer.citations import CitationChecker, Claim
 from qa.answer.facts import facts
+from qa.answer.policy import Policy
 from qa.chunking import split_sentences
+from qa.errors import ConfigError
 from qa.lexicon import lexicon
 
 if TYPE_CHECKING:
     from qa.evaluation import EvalItem
+    from qa.pipeline import QAPipeline
 
 Mode = Literal["faithful", "reworded", "altered", "wrong_number", "unrelated"]
 MODES: tuple[Mode, ...] = ("faithful", "reworded", "altered", "wrong_number", "unrelated")
@@ -124,3 +137,109 @@ def _names(others: Sequence[Shown], passage: Shown) -> list[str]:
 
 def _holding(quote: str, shown: Sequence[Shown]) -> Shown | None:
     return next((p for p in shown if quote in p.text), None)
+
+
+@dataclass(frozen=True)
+class Scripted:
+    """One scripted answer to one item, and its claims as the checker saw them."""
+
+    item: str
+    mode: Mode
+    claims: list[Claim]
+
+    def verified(self, threshold: float) -> bool:
+        """Whether every claim verifies when the score must reach `threshold`."""
+        ok = {c.index for c in self.claims if c.missing is None and c.score >= threshold}
+        return bool(self.claims) and ok == {c.index for c in self.claims}
+
+
+def scripted(pipeline: QAPipeline, items: Sequence[EvalItem], policy: Policy) -> list[Scripted]:
+    """Every mode's answer to every answerable item, from the passages `ask` would retrieve."""
+    pipeline.ensure_index()
+    checker = CitationChecker(
+        pipeline.embedder, pipeline.store.keyword, policy, pipeline.settings.anchor_terms
+    )
+    out = []
+    for item in items:
+        if not (item.should_answer and item.evidence):
+            continue
+        hits, _ = pipeline.retriever.retrieve(item.question, k=pipeline.settings.top_k)
+        shown = [Shown(n, h.record.source, h.record.text) for n, h in enumerate(hits, start=1)]
+        for mode in MODES:
+            reply = scripted_answer(item, shown, mode)
+            if reply is not None:
+                out.append(Scripted(item.id, mode, checker.check(reply, hits).claims))
+    return out
+
+
+def verified_rates(answers: Sequence[Scripted], threshold: float) -> dict[Mode, float]:
+    """Per mode, the share of its answers whose claims all verify at `threshold`."""
+    rates: dict[Mode, float] = {}
+    for mode in MODES:
+        mine = [a.verified(threshold) for a in answers if a.mode == mode]
+        if mine:
+            rates[mode] = sum(mine) / len(mine)
+    return rates
+
+
+def right(rates: dict[Mode, float]) -> float:
+    """The mean over modes of the share checked right (verified, or not, as the mode should)."""
+    return float(np.mean([r if m in SHOULD_VERIFY else 1 - r for m, r in rates.items()]))
+
+
+def best_threshold(answers: Sequence[Scripted]) -> tuple[float, float, float, float]:
+    """The threshold that gets the most answers `right`, the middle one of a tie, with how
+    right it gets them and the lowest and highest threshold that do as well."""
+    grid = [round(float(t), 3) for t in np.linspace(0.005, 0.995, 199)]
+    scores = [right(verified_rates(answers, t)) for t in grid]
+    best = [t for t, score in zip(grid, scores, strict=True) if score == max(scores)]
+    return best[len(best) // 2], max(scores), best[0], best[-1]
+
+
+def fit_citation_threshold(
+    pipeline: QAPipeline, items: Sequence[EvalItem], policy: Policy | None = None
+) -> float:
+    """The citation threshold for `policy` (default: the pipeline's) that gets the most of the
+    scripted answers to `items` (dev items only) right; prints the verified rate of each mode.
+
+    In `python -m qa.answer.fit`, after the weights are fitted: `replace(policy,
+    citation_threshold=fit_citation_threshold(seeds_pipeline, dev_items, policy))`.
+    """
+    if any(item.split != "dev" for item in items):
+        raise ConfigError(
+            "the citation threshold is fitted on the dev split only: pass load_dataset(path, 'dev')"
+        )
+    answers = scripted(pipeline, items, policy or pipeline.answerer.policy)
+    threshold, score, low, high = best_threshold(answers)
+    rates = verified_rates(answers, threshold)
+    print(
+        f"citation threshold {threshold:.3f} (right {score:.3f}, as at any from {low:.3f} to "
+        f"{high:.3f}); verified per mode on {len(items)} dev items:"
+    )
+    for mode, rate in rates.items():
+        print(f"  {mode:<13}{rate:.3f}  of {sum(a.mode == mode for a in answers)}")
+    return threshold
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the citation threshold the shipped (or given) policy would be fitted with."""
+    from qa.answer.policy import load_policy
+    from qa.config import Settings
+    from qa.evaluation import load_dataset
+    from qa.pipeline import QAPipeline
+
+    parser = argparse.ArgumentParser(
+        prog="python -m qa.answer.citation_fit", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--dataset", type=Path, default=Path("evals/qa_pairs.jsonl"))
+    parser.add_argument("--cache", type=Path, default=Path(".qa-cache"))
+    parser.add_argument("--policy", type=Path, default=None, help="a policy file to fit for")
+    args = parser.parse_args(argv)
+    settings = Settings(backend="extractive")
+    pipeline = QAPipeline(settings.model_copy(update={"index_dir": args.cache / "seeds-index"}))
+    pipeline.ingest(str(settings.articles_dir))
+    fit_citation_threshold(pipeline, load_dataset(args.dataset, "dev"), load_policy(args.policy))
+
+
+if __name__ == "__main__":
+    main()
