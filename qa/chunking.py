@@ -46,6 +46,7 @@ _ABBREVIATIONS = frozenset(
         "govt",
     ]
 )
+_INITIAL = re.compile(r"[A-Z]|(?:[A-Za-z]\.)+[A-Za-z]")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
@@ -88,6 +89,8 @@ def _is_boundary(text: str, punct: int, end: int, para_end: int) -> bool:
     word = re.search(r"([A-Za-z.]+)$", text[max(0, punct - 8) : punct])
     if word and word.group(1).lower().strip(".") in _ABBREVIATIONS:
         return False
+    if word and _INITIAL.fullmatch(word.group(1)):
+        return False  # "Niels B. Christiansen", "the U.S. Open": an initial or an acronym
     if after.isspace():
         nxt = text[end : end + 3].lstrip()[:1]
         return bool(nxt) and (
@@ -163,4 +166,4 @@ def _overlap_tail(group: list[tuple[int, int]], overlap: int) -> list[tuple[int,
 
 def chunker_config(size: int, overlap: int) -> str:
     """A string naming the chunker and its parameters, stored with the index."""
-    return f"sentences-v1:size={size}:overlap={overlap}"
+    return f"sentences-v2:size={size}:overlap={overlap}"

@@ -83,11 +83,11 @@ def ingest(folder: Path | None, rebuild: bool) -> None:
 
     def progress(done: int, total: int) -> None:
         nonlocal task
-        if total <= 8:  # a handful of chunks embeds in a blink
+        if total <= 8:  # a handful of texts embeds in a blink
             return
         if task is None:
             bar.start()
-            task = bar.add_task("embedding chunks", total=total)
+            task = bar.add_task("embedding chunks and sentences", total=total)
         bar.update(task, completed=done)
 
     try:
@@ -104,7 +104,8 @@ def ingest(folder: Path | None, rebuild: bool) -> None:
     click.echo(
         f"added {len(report.added)}, updated {len(report.updated)}, removed {len(report.removed)}, "
         f"unchanged {len(report.unchanged)}, skipped {len(report.skipped)} "
-        f"({report.embedded} chunks embedded in {report.seconds:.2f} s)"
+        f"({report.embedded} chunks embedded, with {report.sentences} sentences, "
+        f"in {report.seconds:.2f} s)"
     )
     if not report.ok:
         sys.exit(1)
@@ -144,6 +145,27 @@ def chat(host: str, port: int) -> None:
 @_path_option("--out", "evals/reports/latest", "Folder for report.md, report.json and report.html.")
 @_path_option("--thresholds", "evals/thresholds.toml", "Floors and ceilings of the gate (TOML).")
 @click.option("--no-gate", is_flag=True, help="Report only; never exit non-zero for a low metric.")
+@click.option(
+    "--rgb",
+    "rgb_split",
+    type=click.Choice(["tune", "check", "all"]),
+    is_flag=False,
+    flag_value="tune",
+    default=None,
+    help="Also run the RGB benchmark on this half (tune on `tune`, report `check`). "
+    "[bare --rgb: tune]",
+)
+@click.option(
+    "--rgb-set",
+    "rgb_sets",
+    multiple=True,
+    type=click.Choice(["en", "zh", "zh_int"]),
+    help="RGB set to run (repeatable). [default: all three]",
+)
+@_path_option("--benchmarks", "../shared/benchmarks", "Folder holding rgb/ (never committed).")
+@_path_option("--cache", ".qa-cache", "Where RGB's article folders and indexes are kept.")
+@click.option("--no-seeds", is_flag=True, help="Skip the hand-written pairs (with --rgb).")
+@click.option("--rgb-limit", type=click.IntRange(1), hidden=True)  # first N questions per file
 @_friendly
 def evaluate(
     dataset: Path,
@@ -153,14 +175,33 @@ def evaluate(
     out: Path,
     thresholds: Path,
     no_gate: bool,
+    rgb_split: str | None,
+    rgb_sets: tuple[str, ...],
+    benchmarks: Path,
+    cache: Path,
+    no_seeds: bool,
+    rgb_limit: int | None,
 ) -> None:
-    """Score answers against hand-written Q&A pairs; exit 1 when a metric misses its threshold.
+    """Score answers against hand-written Q&A pairs (and RGB); exit 1 when a metric misses
+    its threshold.
 
+    \b
     Example: qa eval --split test --retriever hybrid --retriever dense --retriever bm25
+             qa eval --rgb tune --rgb-set en --no-seeds
     """
     from qa.evaluation import evaluate as run
-    from qa.reports import summary_rows
+    from qa.reports import rgb_rows, summary_rows
+    from qa.rgb_eval import RGBConfig
 
+    rgb = None
+    if rgb_split is not None:
+        rgb = RGBConfig(
+            benchmarks,
+            rgb_sets or ("en", "zh", "zh_int"),
+            rgb_split,  # type: ignore[arg-type]
+            cache,
+            rgb_limit,
+        )
     result = run(
         _pipeline(),
         dataset,
@@ -169,16 +210,25 @@ def evaluate(
         retrievers=retrievers or ("hybrid",),  # type: ignore[arg-type]
         out=out,
         thresholds=None if no_gate else thresholds,
+        rgb=rgb,
+        seeds=not no_seeds,
+        say=lambda line: click.echo(line, err=True),
     )
-    table = summary_rows(result.runs)
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    for row in table:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    if result.runs:
+        _print_table(summary_rows(result.runs))
+    if result.rgb:
+        _print_table(rgb_rows(result.rgb))
     click.echo("reports: " + ", ".join(str(f) for f in result.files))
     for line in result.failures:
         click.echo(f"gate: {line}", err=True)
     if result.failures:
         sys.exit(1)
+
+
+def _print_table(table: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
 
 
 @main.command()
@@ -228,6 +278,98 @@ def bench(sizes: str, dataset: Path, out: Path) -> None:
     click.echo(f"reports: {out / 'bench.md'}, {out / 'bench.svg'}")
 
 
+def _samples(
+    _ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]
+) -> dict[str, int]:
+    out = {}
+    for entry in value:
+        name, _, n = entry.partition("=")
+        if name not in ("en", "zh", "zh_int") or not n.isdigit():
+            raise click.BadParameter(f"{entry!r}: write SET=N, e.g. zh=24 (N=0: whole corpus)")
+        out[name] = int(n)
+    return out
+
+
+@main.command("compare-retrieval")
+@_path_option("--benchmarks", "../shared/benchmarks", "Folder holding rgb/ (never committed).")
+@_path_option("--cache", ".qa-cache", "Where vectors are cached (retrieval/<model id>/).")
+@_path_option("--out", "evals/reports/retrieval", "Folder for compare.md.")
+@click.option(
+    "--split", type=click.Choice(["tune", "check", "all"]), default="tune", show_default=True
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    type=click.Choice(["en", "zh", "zh_int"]),
+    help="RGB set (repeatable). [default: all three]",
+)
+@click.option(
+    "--embedder",
+    "embedders",
+    multiple=True,
+    type=click.Choice(["use", "minilm", "e5"]),
+    help="Embedder (repeatable); every pair is also tried. [default: all three]",
+)
+@click.option(
+    "--sample",
+    "samples",
+    multiple=True,
+    default=("zh=24", "zh_int=12"),
+    show_default=True,
+    callback=_samples,
+    help="SET=N: measure the --sample-embedder models on N random items of SET with their "
+    "own passages (beside every other method), not on the whole corpus.",
+)
+@click.option(
+    "--sample-embedder",
+    "sample_only",
+    multiple=True,
+    default=("minilm", "e5"),
+    show_default=True,
+    type=click.Choice(["use", "minilm", "e5"]),
+    help="Embedders too slow for a whole sampled corpus.",
+)
+@click.option("--limit", type=click.IntRange(1), hidden=True)  # first N questions per file
+@_friendly
+def compare_retrieval(
+    benchmarks: Path,
+    cache: Path,
+    out: Path,
+    split: str,
+    sets: tuple[str, ...],
+    embedders: tuple[str, ...],
+    samples: dict[str, int],
+    sample_only: tuple[str, ...],
+    limit: int | None,
+) -> None:
+    """Compare retrieval on RGB: dense per embedder and summed pairs, BM25, a grid of hybrid
+    weights, and the LangChain + MiniLM recipe (English); writes compare.md and prints it.
+
+    Embeddings are cached under --cache, so a rerun embeds nothing it has embedded before.
+
+    Example: qa compare-retrieval --set en --embedder use --embedder minilm
+    """
+    from qa import retrieval_compare
+
+    results = retrieval_compare.run(
+        benchmarks,
+        cache,
+        split=split,  # type: ignore[arg-type]
+        sets=sets or ("en", "zh", "zh_int"),
+        embedders=embedders or ("use", "minilm", "e5"),
+        samples=samples,
+        sample_only=sample_only,
+        limit=limit,
+        say=lambda line: click.echo(line, err=True),
+    )
+    table = retrieval_compare.markdown(results, split)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "compare.md").write_text(table, encoding="utf-8")
+    click.echo(table)
+    click.echo(f"report: {out / 'compare.md'}")
+
+
 @main.command()
 @click.argument("question", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole Answer as JSON.")
@@ -239,10 +381,12 @@ def bench(sizes: str, dataset: Path, out: Path) -> None:
 @click.option(
     "--until", type=click.DateTime(["%Y-%m-%d"]), help="Published on or before YYYY-MM-DD."
 )
+@click.option("--why", is_flag=True, help="Also print why it answered or declined (the trace).")
 @_friendly
 def ask(
     question: str | None,
     as_json: bool,
+    why: bool,
     k: int | None,
     sources: tuple[str, ...],
     since: dt.datetime | None,
@@ -263,7 +407,7 @@ def ask(
         "until": until.date() if until else None,
     }
     if question is not None:
-        _print_answer(_pipeline().ask(question, **options), as_json)
+        _print_answer(_pipeline().ask(question, **options), as_json, why)
         return
     history: list[tuple[str, str]] = []
     while True:
@@ -276,12 +420,12 @@ def ask(
         try:
             answer = _pipeline().ask(line, history=history[-3:], **options)
             history.append((line, answer.text))
-            _print_answer(answer, as_json)
+            _print_answer(answer, as_json, why)
         except QAError as exc:  # a bad question in the loop is reported, the loop goes on
             click.echo(f"error: {exc}", err=True)
 
 
-def _print_answer(answer: Any, as_json: bool) -> None:
+def _print_answer(answer: Any, as_json: bool, why: bool = False) -> None:
     if as_json:
         click.echo(json.dumps(answer.model_dump(mode="json"), ensure_ascii=False, indent=2))
         return
@@ -303,6 +447,10 @@ def _print_answer(answer: Any, as_json: bool) -> None:
         when = f", {c.date.isoformat()}" if c.date else ""
         checked = "" if c.verified else f" (unverified: {UNVERIFIED})"
         click.echo(f"[{c.n}] {c.title} ({c.source}{when}), chars {c.start}-{c.end}{checked}")
+    if why and answer.trace is not None:
+        click.echo("\nWhy:")
+        for line in answer.trace.lines():
+            click.echo(f"  {line}")
     click.echo()
 
 

@@ -60,8 +60,9 @@ class Settings(BaseSettings):
         30, ge=1, description="Results taken from each retriever before fusion."
     )
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
-    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in fusion.")
-    bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in fusion.")
+    # 0.5 : 2 was at least as good as 1 : 1 on all three RGB tuning corpora (`qa compare-retrieval`)
+    dense_weight: float = Field(0.5, ge=0, description="Weight of the dense ranking in fusion.")
+    bm25_weight: float = Field(2.0, ge=0, description="Weight of the BM25 ranking in fusion.")
 
     # Answering
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are rejected.")

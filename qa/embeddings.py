@@ -208,4 +208,3 @@ class OpenAIEmbedder:
     def embed_query(self, text: str) -> Vectors:
         """Embed one question."""
         return cast(Vectors, self.embed_documents([text])[0])
-

@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -22,6 +22,9 @@ from qa.answer.retrieval import Mode
 from qa.errors import ArticleError, ConfigError
 from qa.models import Answer
 from qa.pipeline import QAPipeline
+
+if TYPE_CHECKING:
+    from qa.rgb_eval import RGBConfig, RGBRun
 
 Split = Literal["dev", "test", "all"]
 
@@ -260,35 +263,69 @@ def _article_texts(pipeline: QAPipeline) -> Callable[[str], str | None]:
 
 # --- the gate ---------------------------------------------------------------------------
 def load_thresholds(path: Path) -> dict[str, dict[str, float]]:
-    """`[min]` floors and `[max]` ceilings of headline metrics."""
+    """`[min]` floors and `[max]` ceilings of headline metrics, and `[rgb.min]`/`[rgb.max]`
+    ones of RGB metrics keyed `<set>.<metric>` (e.g. `"en.accuracy" = 0.5`), when present."""
     if not path.exists():
         raise ConfigError(f"no thresholds file at {path}: give --thresholds a TOML file")
     data = tomllib.loads(path.read_text(encoding="utf-8"))
-    return {"min": dict(data.get("min", {})), "max": dict(data.get("max", {}))}
+    rgb = data.get("rgb", {})
+    return {
+        "min": dict(data.get("min", {})),
+        "max": dict(data.get("max", {})),
+        "rgb.min": _flat(rgb.get("min", {})),
+        "rgb.max": _flat(rgb.get("max", {})),
+    }
 
 
-def check_gate(run: EvalRun, thresholds: dict[str, dict[str, float]]) -> list[str]:
-    """One line per metric that falls under its floor or over its ceiling."""
+def _flat(table: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """`en.accuracy = 0.5` (a nested table in TOML) and `"en.accuracy" = 0.5` alike."""
+    out: dict[str, float] = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = float(value)
+    return out
+
+
+def check_gate(
+    run: EvalRun | None,
+    thresholds: dict[str, dict[str, float]],
+    rgb: dict[str, dict[str, float | None]] | None = None,
+) -> list[str]:
+    """One line per metric that falls under its floor or over its ceiling: the seeds' run's
+    headline metrics, and the RGB metrics of each set run (`rgb`: set name -> metrics)."""
+    values: dict[str, float | None] = dict(run.overall) if run is not None else {}
+    failures = _compare(values, thresholds.get("min", {}), thresholds.get("max", {}))
+    if rgb:
+        flat = {f"{s}.{name}": v for s, metrics in rgb.items() for name, v in metrics.items()}
+        failures += _compare(flat, thresholds.get("rgb.min", {}), thresholds.get("rgb.max", {}))
+    return failures
+
+
+def _compare(
+    values: dict[str, float | None], floors: dict[str, float], ceilings: dict[str, float]
+) -> list[str]:
     failures = []
-    for name, floor in thresholds["min"].items():
-        value = run.overall.get(name)
+    for name, floor in floors.items():
+        value = values.get(name)
         if value is not None and value < floor:
             failures.append(f"{name} = {value:.3f} is under the floor {floor}")
-    for name, ceiling in thresholds["max"].items():
-        value = run.overall.get(name)
+    for name, ceiling in ceilings.items():
+        value = values.get(name)
         if value is not None and value > ceiling:
             failures.append(f"{name} = {value:.3f} is over the ceiling {ceiling}")
     return failures
 
 
-def write_json(runs: list[EvalRun], path: Path, meta: dict[str, Any]) -> None:
-    """Everything, per item, as JSON."""
-    path.write_text(
-        json.dumps(
-            {"meta": meta, "runs": [r.as_dict() for r in runs]}, ensure_ascii=False, indent=1
-        ),
-        encoding="utf-8",
-    )
+def write_json(
+    runs: list[EvalRun], path: Path, meta: dict[str, Any], rgb: list[RGBRun] | None = None
+) -> None:
+    """Everything, per item, as JSON; RGB runs under "rgb", keyed by set."""
+    data: dict[str, Any] = {"meta": meta, "runs": [r.as_dict() for r in runs]}
+    if rgb:
+        data["rgb"] = {r.set: r.as_dict() for r in rgb}
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 @dataclass
@@ -298,6 +335,7 @@ class EvalResult:
     runs: list[EvalRun]
     failures: list[str]
     files: list[Path]
+    rgb: list[RGBRun] = field(default_factory=list)
 
 
 def evaluate(
@@ -310,33 +348,54 @@ def evaluate(
     out: Path | None = None,
     thresholds: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    rgb: RGBConfig | None = None,
+    seeds: bool = True,
+    say: Callable[[str], None] | None = None,
 ) -> EvalResult:
-    """Run the eval, gate the first retriever's run, and write report.md/.json/.html to `out`."""
+    """Run the eval (the seeds' pairs unless `seeds=False`, and RGB when `rgb` is given), gate
+    the first retriever's run and the RGB metrics, and write report.md/.json/.html to `out`."""
     import datetime as dt
     import os
     import platform
 
     from qa import reports
 
-    items = load_dataset(dataset, split)
-    if not items:
-        raise ConfigError(f"{dataset} has no items in split {split!r}")
-    runs = run_eval(pipeline, items, retrievers=retrievers, backend=backend, progress=progress)
-    failures = check_gate(runs[0], load_thresholds(thresholds)) if thresholds else []
+    if not seeds and rgb is None:
+        raise ConfigError("nothing to evaluate: drop --no-seeds, or add --rgb")
+    runs: list[EvalRun] = []
+    items: list[EvalItem] = []
+    if seeds:
+        items = load_dataset(dataset, split)
+        if not items:
+            raise ConfigError(f"{dataset} has no items in split {split!r}")
+        runs = run_eval(pipeline, items, retrievers=retrievers, backend=backend, progress=progress)
+    rgb_runs: list[RGBRun] = []
+    if rgb is not None:
+        from qa.rgb_eval import run_rgb
+
+        base = pipeline if backend == pipeline.backend else pipeline.with_settings(backend=backend)
+        rgb_runs = run_rgb(
+            base, rgb.bench_dir, rgb.sets, rgb.split, rgb.cache_dir, say, limit=rgb.limit
+        )
+    failures = []
+    if thresholds:
+        rgb_metrics = {r.set: r.metrics for r in rgb_runs}
+        failures = check_gate(runs[0] if runs else None, load_thresholds(thresholds), rgb_metrics)
     files: list[Path] = []
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        meta = {
-            "dataset": dataset.name,
-            "split": split,
-            "items": len(items),
+        meta: dict[str, Any] = {
             "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
             f"{platform.python_version()}",
             "embedding_model": pipeline.embedder.model_id,
         }
+        if seeds:
+            meta.update(dataset=dataset.name, split=split, items=len(items))
+        if rgb is not None:
+            meta["rgb"] = {"split": rgb.split, "sets": list(rgb.sets), "limit": rgb.limit}
         files = [out / "report.md", out / "report.json", out / "report.html"]
-        reports.write_markdown(runs, files[0], meta, failures)
-        write_json(runs, files[1], {**meta, "gate": failures})
-        reports.write_html(runs, files[2], meta, failures)
-    return EvalResult(runs, failures, files)
+        reports.write_markdown(runs, files[0], meta, failures, rgb_runs)
+        write_json(runs, files[1], {**meta, "gate": failures}, rgb_runs)
+        reports.write_html(runs, files[2], meta, failures, rgb_runs)
+    return EvalResult(runs, failures, files, rgb_runs)

@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 
 from qa.articles import ARTICLE_SUFFIXES, Article, load_article
-from qa.chunking import chunk_article
+from qa.chunking import Chunk, chunk_article, split_sentences
 from qa.errors import ArticleError, IndexLockedError
 from qa.keyword import ChunkRecord
 from qa.store import Store
 
-Progress = Callable[[int, int], None]  # (chunks embedded so far, chunks to embed)
+Progress = Callable[[int, int], None]  # (texts embedded so far, texts to embed): chunks, sentences
 EMBED_BATCH = 32
 
 
@@ -35,6 +35,7 @@ class IngestReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     duplicates: list[tuple[str, str]] = field(default_factory=list)
     embedded: int = 0  # chunks embedded (0 when nothing changed)
+    sentences: int = 0  # sentences of those chunks embedded
     seconds: float = 0.0
 
     @property
@@ -159,7 +160,7 @@ def ingest(
         stale = [cid for name in report.updated + report.removed for cid in known[name]["chunks"]]
         for name in report.removed:
             del known[name]
-        vectors = _embed(store, new_records, progress)
+        vectors, sentence_vectors = _embed(store, new_records, progress)
         if stale:
             store.delete(stale)
         if new_records:
@@ -176,12 +177,13 @@ def ingest(
         if changed:
             gone = set(stale)
             kept = [r for r in records if r.id not in gone]
-            store.write_keyword(kept + new_records)
+            store.write_keyword(kept + new_records, sentence_vectors)
             manifest["dimension"] = (
                 int(vectors.shape[1]) if len(new_records) else manifest["dimension"]
             )
             store.write_manifest(manifest)
         report.embedded = len(new_records)
+        report.sentences = len(sentence_vectors)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -222,20 +224,40 @@ def _plan(
     return todo
 
 
-def _record(article: Article, chunk: Any) -> ChunkRecord:
+def _record(article: Article, chunk: Chunk) -> ChunkRecord:
     when = int(article.date.strftime("%Y%m%d")) if article.date else 0
     return ChunkRecord(
-        chunk.id, article.id, article.title, when, chunk.start, chunk.end, chunk.text
+        chunk.id,
+        article.id,
+        article.title,
+        when,
+        chunk.start,
+        chunk.end,
+        chunk.text,
+        tuple(split_sentences(chunk.text)),
     )
 
 
-def _embed(store: Store, records: list[ChunkRecord], progress: Progress | None) -> np.ndarray:
+def _embed(
+    store: Store, records: list[ChunkRecord], progress: Progress | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The vectors of the records' chunks and of their sentences (rows in record order).
+
+    Both go through the embedder in one pass of batches, so progress counts them together.
+    """
     from qa.keyword import index_text
 
+    texts: list[str] = []
+    is_chunk: list[bool] = []
+    for r in records:
+        texts.append(index_text(r.title, r.text))
+        texts += [r.text[s:e] for s, e in r.sentences]
+        is_chunk += [True] + [False] * len(r.sentences)
     parts = [np.zeros((0, max(store.embedder.dimension, 1)), dtype=np.float32)]
-    for i in range(0, len(records), EMBED_BATCH):
-        batch = records[i : i + EMBED_BATCH]
-        parts.append(store.embedder.embed_documents([index_text(r.title, r.text) for r in batch]))
+    for i in range(0, len(texts), EMBED_BATCH):
+        parts.append(store.embedder.embed_documents(texts[i : i + EMBED_BATCH]))
         if progress is not None:
-            progress(min(i + EMBED_BATCH, len(records)), len(records))
-    return np.concatenate(parts[1:]) if len(parts) > 1 else parts[0]
+            progress(min(i + EMBED_BATCH, len(texts)), len(texts))
+    vectors = np.concatenate(parts[1:]) if len(parts) > 1 else parts[0]
+    chunks = np.array(is_chunk, dtype=bool)
+    return vectors[chunks], vectors[~chunks]

@@ -56,6 +56,31 @@ class Trace(_Frozen):
     chosen: list[Considered] = []
     best_rejected: Considered | None = None
 
+    def lines(self) -> list[str]:
+        """The trace as plain-text lines, for the terminal and the chat page."""
+        analysis = self.analysis
+        asked = f"asks for: {analysis.get('asks')} ({analysis.get('lang')})"
+        if analysis.get("constraints"):
+            asked += "; must match: " + ", ".join(c["text"] for c in analysis["constraints"])
+        if analysis.get("parts"):
+            asked += "; parts: " + " | ".join(p["text"] for p in analysis["parts"])
+        out = [asked, f"decision: {self.decision} (policy {self.policy})"]
+        for c in self.chosen:
+            out.append(f"chosen, score {c.score:.3f}: “{c.quote}” ({c.source}) {_top(c)}")
+        if self.best_rejected is not None:
+            r = self.best_rejected
+            why = f" — {r.reason}" if r.reason else ""
+            out.append(
+                f"best turned down, score {r.score:.3f}{why}: “{r.quote}” ({r.source}) {_top(r)}"
+            )
+        return out
+
+
+def _top(considered: Considered) -> str:
+    """The features of a considered sentence, largest first."""
+    ranked = sorted(considered.features.items(), key=lambda kv: -abs(kv[1]))
+    return "[" + ", ".join(f"{k} {v:.2f}" for k, v in ranked) + "]"
+
 
 class Answer(_Frozen):
     """An answer with its citations, the passages it was drawn from and stage timings (ms)."""

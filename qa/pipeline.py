@@ -79,7 +79,7 @@ class QAPipeline:
     def answerer(self) -> ExtractiveAnswerer:
         """The offline extractive answerer."""
         policy = load_policy(self.settings.policy_file)
-        return ExtractiveAnswerer(self.embedder, self.store.keyword, self.settings, policy)
+        return ExtractiveAnswerer(self.store.keyword, self.settings, policy)
 
     def ingest(
         self, folder: str | None = None, *, rebuild: bool = False, progress: Progress | None = None
@@ -156,16 +156,17 @@ class QAPipeline:
         self.ensure_index()
         timings: dict[str, float] = {}
         query = self._standalone(text, history, timings)
+        clock = time.perf_counter()
+        analysis = analyse(query)  # once: its terms serve BM25, features and the policy
+        timings["analyse"] = _ms(clock)
         hits, vector = self.retriever.retrieve(
             query,
             k=k or self.settings.top_k,
             filters=Filters(frozenset(sources) if sources is not None else None, since, until),
             mode=mode or self.settings.retriever,
             timings=timings,
+            query_terms=analysis.terms,
         )
-        clock = time.perf_counter()
-        analysis = analyse(query)
-        timings["analyse"] = _ms(clock)
         clock = time.perf_counter()
         draft, backend, streamed = None, self.backend, False
         if backend == "llm":

@@ -100,6 +100,18 @@ def _closest(answer: Answer, titles: Mapping[str, str]) -> str:
     return f'<p>Closest articles:</p><ul class="qa-closest">{items}</ul>' if items else ""
 
 
+def render_trace(answer: Answer) -> str:
+    """The collapsible "Why this answer?" section: the question's analysis, the policy's
+    decision, and the features of the chosen sentence and of the best one turned down."""
+    if answer.trace is None:
+        return ""
+    items = "".join(f"<li>{escape(line)}</li>" for line in answer.trace.lines())
+    return (
+        '<details class="qa-why"><summary>Why this answer?</summary>'
+        f'<ul class="qa-trace">{items}</ul></details>'
+    )
+
+
 def render_answer(answer: Answer, titles: Mapping[str, str]) -> str:
     """A finished answer: notice, text with markers, Sources; a refusal looks different
     and lists the closest articles (`titles` maps file names to article titles)."""
@@ -117,4 +129,5 @@ def render_answer(answer: Answer, titles: Mapping[str, str]) -> str:
         unverified = frozenset(c.n for c in answer.citations if not c.verified)
         parts.append(f'<div class="qa-answer">{_markers(escape(answer.text), unverified)}</div>')
         parts.append(render_sources(answer))
+    parts.append(render_trace(answer))
     return "".join(parts)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import html
 import io
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa.evaluation import EvalRun
+
+if TYPE_CHECKING:
+    from qa.rgb_eval import RGBRun
 
 HEADLINE = (
     "hit@1",
@@ -72,37 +75,88 @@ def _markdown(table: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def write_markdown(runs: list[EvalRun], path: Path, meta: dict[str, Any], gate: list[str]) -> None:
-    """report.md: headline, per type, per language and per stage tables."""
-    parts = [
-        f"# Eval report — {meta['dataset']} ({meta['split']}, {meta['items']} items)",
-        "",
-        f"{meta['date']}, {meta['machine']}",
-        "",
-        "## Headline",
-        "",
-        _markdown(headline_rows(runs)),
-        "",
-        "## Gate",
-        "",
-    ]
+RGB_COLUMNS = (
+    ("accuracy", "accuracy"),
+    ("rejection", "rejection"),
+    ("false_refusals", "false refusals"),
+    ("false_refusals_reject", "false refusals (reject)"),
+    ("hit@1", "hit@1"),
+    ("hit@3", "hit@3"),
+    ("hit@5", "hit@5"),
+    ("latency_p50_ms", "p50 ms"),
+    ("latency_p95_ms", "p95 ms"),
+)
+
+
+def rgb_rows(rgb: list[RGBRun]) -> list[list[str]]:
+    """One row per RGB set: sizes, accuracy, rejection, false refusals, hit@k, latency."""
+    header = ["set", "split", "items", "rejected", *[label for _, label in RGB_COLUMNS]]
+    return _table(
+        [*header, "passages full / reject"],
+        [
+            [
+                run.set,
+                run.split,
+                str(int(run.metrics["items"] or 0)),
+                str(int(run.metrics["rejected_items"] or 0)),
+                *[_fmt(run.metrics[key]) for key, _ in RGB_COLUMNS],
+                f"{run.passages.get('full', 0)} / {run.passages.get('reject', 0)}",
+            ]
+            for run in rgb
+        ],
+    )
+
+
+RGB_NOTE = (
+    "RGB (Chen et al., AAAI 2024; CC BY-NC-SA 4.0). Accuracy: share of answers holding every "
+    "part of the gold answer (a refusal is wrong); hit@k over the full corpus. Rejection: share "
+    "of the rejected third declined over the reject corpus; false refusals: share of items "
+    "declined over the full corpus, and of the other items over the reject corpus."
+)
+
+
+def title(meta: dict[str, Any]) -> str:
+    """The report's heading: the seeds' dataset, and the RGB half when RGB ran."""
+    parts = []
+    if "dataset" in meta:
+        parts.append(f"{meta['dataset']} ({meta['split']}, {meta['items']} items)")
+    if "rgb" in meta:
+        parts.append(f"RGB {meta['rgb']['split']} half ({', '.join(meta['rgb']['sets'])})")
+    return "Eval report — " + " + ".join(parts)
+
+
+def write_markdown(
+    runs: list[EvalRun],
+    path: Path,
+    meta: dict[str, Any],
+    gate: list[str],
+    rgb: list[RGBRun] | None = None,
+) -> None:
+    """report.md: headline, gate, per type, per language and per stage tables, then RGB."""
+    parts = [f"# {title(meta)}", "", f"{meta['date']}, {meta['machine']}", ""]
+    if runs:
+        parts += ["## Headline", "", _markdown(headline_rows(runs)), ""]
+    parts += ["## Gate", ""]
     parts += [f"- FAIL {line}" for line in gate] or ["- all metrics within thresholds"]
-    main = runs[0]
-    parts += [
-        "",
-        f"## Per type ({main.retriever})",
-        "",
-        _markdown(group_rows(main.by_type, "type")),
-        "",
-        f"## Per language ({main.retriever})",
-        "",
-        _markdown(group_rows(main.by_lang, "lang")),
-        "",
-        f"## Latency per stage ({main.retriever})",
-        "",
-        _markdown(stage_rows(main)),
-        "",
-    ]
+    parts.append("")
+    if runs:
+        main = runs[0]
+        parts += [
+            f"## Per type ({main.retriever})",
+            "",
+            _markdown(group_rows(main.by_type, "type")),
+            "",
+            f"## Per language ({main.retriever})",
+            "",
+            _markdown(group_rows(main.by_lang, "lang")),
+            "",
+            f"## Latency per stage ({main.retriever})",
+            "",
+            _markdown(stage_rows(main)),
+            "",
+        ]
+    if rgb:
+        parts += ["## RGB benchmark", "", RGB_NOTE, "", _markdown(rgb_rows(rgb)), ""]
     path.write_text("\n".join(parts), encoding="utf-8")
 
 
@@ -153,13 +207,12 @@ def _charts(run: EvalRun) -> tuple[str, str]:
     return bars, histogram
 
 
-def write_html(runs: list[EvalRun], path: Path, meta: dict[str, Any], gate: list[str]) -> None:
-    """report.html: the tables, per-type bars, a latency histogram and every item's answer."""
+def _seed_sections(runs: list[EvalRun]) -> tuple[str, str]:
+    """The seeds' HTML above the gate (headline) and below it (per type, latency, items)."""
+    if not runs:
+        return "", ""
     main = runs[0]
     bars, histogram = _charts(main)
-    verdict = "".join(f"<li class=fail>{html.escape(g)}</li>" for g in gate) or (
-        "<li class=pass>all metrics within thresholds</li>"
-    )
     items = _html_table(
         [["id", "type", "question", "answer", "facts", "gold rank"]]
         + [
@@ -174,20 +227,65 @@ def write_html(runs: list[EvalRun], path: Path, meta: dict[str, Any], gate: list
             for r in main.rows
         ]
     )
-    title = f"Eval report — {meta['dataset']} ({meta['split']}, {meta['items']} items)"
-    path.write_text(
-        f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}}
-table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;
-font-size:13px;text-align:left;vertical-align:top}}.fail{{color:#b00}}.pass{{color:#070}}</style>
-</head><body><h1>{html.escape(title)}</h1><p>{html.escape(meta["date"])},
-{html.escape(meta["machine"])}</p>
-<h2>Headline</h2>{_html_table(headline_rows(runs))}<h2>Gate</h2><ul>{verdict}</ul>
-<h2>Per type ({html.escape(main.retriever)})</h2>{bars}
+    return f"<h2>Headline</h2>{_html_table(headline_rows(runs))}", (
+        f"""<h2>Per type ({html.escape(main.retriever)})</h2>{bars}
 {_html_table(group_rows(main.by_type, "type"))}
 <h2>Per language</h2>{_html_table(group_rows(main.by_lang, "lang"))}
 <h2>Latency</h2>{histogram}{_html_table(stage_rows(main))}
-<h2>Every item</h2>{items}</body></html>""",
+<h2>Every item</h2>{items}"""
+    )
+
+
+def _rgb_section(rgb: list[RGBRun]) -> str:
+    """The RGB table and every RGB question asked, per corpus."""
+    if not rgb:
+        return ""
+    items = _html_table(
+        [["set", "corpus", "id", "question", "gold", "answer", "correct", "refused", "hit rank"]]
+        + [
+            [
+                run.set,
+                r.corpus + (" (rejected)" if r.item.rejected else ""),
+                str(r.item.id),
+                r.item.query,
+                " + ".join(" | ".join(part) for part in r.item.answers),
+                r.answer.text,
+                "yes" if r.correct else "no",
+                "yes" if r.answer.refused else "no",
+                str(r.hit_rank or "–"),
+            ]
+            for run in rgb
+            for r in run.rows
+        ]
+    )
+    return (
+        f"<h2>RGB benchmark</h2><p>{html.escape(RGB_NOTE)}</p>{_html_table(rgb_rows(rgb))}"
+        f"<h2>Every RGB question</h2>{items}"
+    )
+
+
+def write_html(
+    runs: list[EvalRun],
+    path: Path,
+    meta: dict[str, Any],
+    gate: list[str],
+    rgb: list[RGBRun] | None = None,
+) -> None:
+    """report.html: the tables, per-type bars, a latency histogram and every item's answer."""
+    verdict = "".join(f"<li class=fail>{html.escape(g)}</li>" for g in gate) or (
+        "<li class=pass>all metrics within thresholds</li>"
+    )
+    head, body = _seed_sections(runs)
+    heading = html.escape(title(meta))
+    path.write_text(
+        f"""<!doctype html><html><head><meta charset="utf-8"><title>{heading}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;
+font-size:13px;text-align:left;vertical-align:top}}.fail{{color:#b00}}.pass{{color:#070}}</style>
+</head><body><h1>{heading}</h1><p>{html.escape(meta["date"])},
+{html.escape(meta["machine"])}</p>
+{head}<h2>Gate</h2><ul>{verdict}</ul>
+{body}{_rgb_section(rgb or [])}</body></html>""",
         encoding="utf-8",
     )
 

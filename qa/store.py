@@ -19,7 +19,8 @@ from qa.embeddings import Embedder
 from qa.errors import BackendError, ConfigError, IndexMismatchError
 from qa.keyword import ChunkRecord, KeywordIndex
 
-FORMAT = 1
+# 2: chunk records carry sentence spans, and sentence vectors are stored beside the BM25 index
+FORMAT = 2
 REBUILD_HINT = "run `qa ingest --rebuild` to re-embed every article"
 
 
@@ -72,10 +73,16 @@ class Store:
         return identity
 
     def check_compatible(self) -> None:
-        """Fail if the index was built with another embedding model or chunker."""
+        """Fail if the index was built in an older format, or with another model or chunker."""
         if not self.exists():
             return
         built = self.manifest()
+        if built.get("format") != FORMAT:
+            raise IndexMismatchError(
+                f"the index in {self.folder} was written in format {built.get('format')!r}, "
+                f"but this version reads format {FORMAT} (sentence vectors stored at ingest): "
+                f"{REBUILD_HINT}"
+            )
         wanted = self._identity()
         for key, value in wanted.items():
             if built.get(key) != value:
@@ -178,11 +185,16 @@ class Store:
     # --- BM25 -----------------------------------------------------------------------------
     @cached_property
     def keyword(self) -> KeywordIndex:
-        """The BM25 index and the chunk records, loaded from disk."""
-        return KeywordIndex.load(self.folder / "keyword") or KeywordIndex([], None)
+        """The BM25 index, the chunk records and their sentence vectors, loaded from disk."""
+        empty = np.zeros((0, max(self.embedder.dimension, 1)), dtype=np.float16)
+        return KeywordIndex.load(self.folder / "keyword") or KeywordIndex([], None, empty)
 
-    def write_keyword(self, records: list[ChunkRecord]) -> None:
-        """Rebuild and save the BM25 index over `records`."""
-        index = KeywordIndex.build(records)
+    def write_keyword(self, records: list[ChunkRecord], sentence_vectors: np.ndarray) -> None:
+        """Rebuild and save the BM25 index over `records`.
+
+        `sentence_vectors` are the sentence vectors of the records the current index lacks,
+        rows in record order; the others' are carried over from the current index.
+        """
+        index = KeywordIndex.build(records, sentence_vectors, previous=self.keyword)
         index.save(self.folder / "keyword")
         self.__dict__["keyword"] = index

@@ -51,6 +51,8 @@ CSS = """
 .qa-query { font-size: .9em; opacity: .75; }
 .qa-passage { font-size: .9em; margin: .3em 0 .6em; }
 .qa-passage mark { background: #fefcbf; padding: 0 .1em; }
+.qa-why { font-size: .85em; opacity: .85; }
+.qa-trace li { margin: .2em 0; }
 """
 
 

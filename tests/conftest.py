@@ -7,11 +7,12 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from qa.config import Settings
@@ -21,6 +22,30 @@ from qa.pipeline import QAPipeline
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 DATA = Path(__file__).resolve().parent / "data"
+
+
+class Counting:
+    """The real embedder, recording every text it is asked to embed."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.dimension = inner.dimension
+        self.documents: list[str] = []
+        self.queries: list[str] = []
+
+    @property
+    def embedded(self) -> int:
+        """How many passages (chunks and sentences) it has embedded."""
+        return len(self.documents)
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self.documents += texts
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        self.queries.append(text)
+        return self.inner.embed_query(text)
 
 
 def free_port() -> int:

@@ -142,6 +142,7 @@ def test_answer_is_frozen_and_json_serialisable(seeded: QAPipeline) -> None:
         "query",
         "prompt_version",
         "notice",
+        "trace",
     }
     assert set(data["citations"][0]) == {
         "n",
@@ -164,3 +165,30 @@ def test_ask_stream_yields_pieces_then_the_answer(seeded: QAPipeline) -> None:
     final = parts[-1]
     assert isinstance(final, Answer)
     assert "".join(p for p in parts[:-1] if isinstance(p, str)) == final.text
+
+
+def test_a_year_no_article_mentions_is_declined_and_the_trace_says_so(seeded: QAPipeline) -> None:
+    answer = seeded.ask("What did the Haiyan zone do in 2024?")
+    assert answer.refused and "2024" in answer.text
+    assert answer.trace is not None
+    assert answer.trace.decision.startswith("declined")
+    assert answer.trace.best_rejected is not None
+    assert "2024" in (answer.trace.best_rejected.reason or "")
+    assert {"text": "2024", "kind": "year"} in answer.trace.analysis["constraints"]
+
+
+def test_an_answer_carries_the_features_of_what_was_chosen(seeded: QAPipeline) -> None:
+    answer = seeded.ask("How many enterprises are in the Pinghu CNC machine tool industry cluster?")
+    assert answer.trace is not None and answer.trace.chosen
+    chosen = answer.trace.chosen[0]
+    assert chosen.quote == answer.citations[0].quote
+    assert chosen.score >= answer.trace.threshold
+    assert {"support", "similarity", "kind"} <= set(chosen.features)
+    assert answer.trace.analysis["asks"] == "number"
+
+
+def test_no_title_is_used_as_an_answer_sentence(seeded: QAPipeline) -> None:
+    for question in ("What did the Haiyan zone do?", "Haiyan zone pilot region"):
+        answer = seeded.ask(question)
+        for c in answer.citations:
+            assert c.quote != c.title and c.start > len(c.title)

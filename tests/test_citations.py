@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 
 from qa.answer.citation_fit import Scripted, best_threshold, fit_citation_threshold
-from qa.answer.citations import CitationChecker, Claim, claim_constraints, unmet
+from qa.answer.citations import Checked, CitationChecker, Claim, claim_constraints, unmet
 from qa.answer.features import Context
 from qa.answer.policy import Policy, parse_policy
 from qa.answer.retrieval import Hit
+from qa.chunking import split_sentences
 from qa.errors import ConfigError
 from qa.evaluation import EvalItem
-from qa.keyword import ChunkRecord
+from qa.keyword import ChunkRecord, Spans
 
 SEVEN = (
     "Haiyan Economic Development Zone was the only pilot region of seven units of the whole "
@@ -47,32 +48,47 @@ class HashEmbedder:
         return self.embed_documents([text])[0]
 
 
-class FlatIdf:
-    """Every term weighs the same."""
+class StubIndex:
+    """The keyword index as the checker reads it: every term weighs the same, and a passage's
+    sentences are split and embedded on demand."""
+
+    def __init__(self, records: list[ChunkRecord]) -> None:
+        self.records = records
 
     def idf(self, term: str) -> float:
         return 0.0 if term == "\x00unseen" else 1.0
 
+    def rows(self, chunk_ids: list[str]) -> list[int]:
+        return [next(i for i, r in enumerate(self.records) if r.id == c) for c in chunk_ids]
 
-def checker() -> CitationChecker:
-    """A checker whose policy scores every pair 1, so that only the facts rule decides."""
-    always = Policy({}, bias=60.0, threshold=0.5, version="test", fitted_on={})
-    return CitationChecker(HashEmbedder(), FlatIdf(), always, anchors=2)  # type: ignore[arg-type]
+    def sentences(self, row: int) -> tuple[Spans, np.ndarray]:
+        record = self.records[row]
+        texts = [record.text[s:e] for s, e in record.sentences]
+        return record.sentences, HashEmbedder().embed_documents(texts)
 
 
-def hits(*texts: str) -> list[Hit]:
-    return [
-        Hit(ChunkRecord(f"c{i}", f"{i}.txt", "A title", 20230817, 0, len(t), t), 1.0, 1.0)
-        for i, t in enumerate(texts)
+def checked(answer: str, *passages: str) -> Checked:
+    """`answer` checked against `passages` by a checker whose policy scores every pair 1, so
+    that only the facts rule decides."""
+    records = [
+        ChunkRecord(
+            f"c{i}", f"{i}.txt", "A title", 20230817, 0, len(t), t, tuple(split_sentences(t))
+        )
+        for i, t in enumerate(passages)
     ]
+    always = Policy({}, bias=60.0, threshold=0.5, version="test", fitted_on={})
+    checker = CitationChecker(HashEmbedder(), StubIndex(records), always, anchors=2)  # type: ignore[arg-type]
+    return checker.check(answer, [Hit(r, 1.0, 1.0) for r in records])
 
 
 def test_each_marker_claims_the_text_it_closes() -> None:
-    checked = checker().check(
+    result = checked(
         "A grew 5% [1], while B fell [2]. C rose [1][2]. D [4, 1].",
-        hits("A grew 5% this year.", "B fell.", "C rose."),
+        "A grew 5% this year.",
+        "B fell.",
+        "C rose.",
     )
-    claims = [(c.text, c.n) for c in checked.claims]
+    claims = [(c.text, c.n) for c in result.claims]
     assert claims == [
         ("A grew 5%", 1),
         ("while B fell", 2),
@@ -80,25 +96,25 @@ def test_each_marker_claims_the_text_it_closes() -> None:
         ("C rose", 2),
         ("D", 1),  # [4] names a passage that was never shown
     ]
-    assert [c.index for c in checked.claims] == [0, 1, 2, 2, 3]
+    assert [c.index for c in result.claims] == [0, 1, 2, 2, 3]
 
 
 def test_a_marker_after_the_full_stop_closes_the_sentence_before_it() -> None:
-    checked = checker().check("The cluster has 70 enterprises. [1] Next.", hits(CLUSTER))
-    assert [c.text for c in checked.claims] == ["The cluster has 70 enterprises"]
-    assert checked.text == "The cluster has 70 enterprises [1]. Next."
+    result = checked("The cluster has 70 enterprises. [1] Next.", CLUSTER)
+    assert [c.text for c in result.claims] == ["The cluster has 70 enterprises"]
+    assert result.text == "The cluster has 70 enterprises [1]. Next."
 
 
 def test_only_the_claim_with_a_changed_figure_is_unverified() -> None:
     answer = (
         "It had more than 70 enterprises [1], and 14 billion yuan of output [1]; it has 80 [1]."
     )
-    checked = checker().check(answer, hits(CLUSTER))
-    assert [c.verified for c in checked.claims] == [True, True, False]
-    assert checked.claims[2].missing == "80"
-    assert (checked.unverified, checked.claimed) == (1, 3)
-    assert checked.text.count("[1]") == 2 and "[2]" in checked.text  # the unverified one
-    assert [c.verified for c in checked.citations] == [True, False]
+    result = checked(answer, CLUSTER)
+    assert [c.verified for c in result.claims] == [True, True, False]
+    assert result.claims[2].missing == "80"
+    assert (result.unverified, result.claimed) == (1, 3)
+    assert result.text.count("[1]") == 2 and "[2]" in result.text  # the unverified one
+    assert [c.verified for c in result.citations] == [True, False]
 
 
 @pytest.mark.parametrize(

@@ -5,36 +5,17 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from qa.embeddings import Embedder
 from qa.errors import IndexLockedError, IndexMismatchError
 from qa.pipeline import QAPipeline
 
-from .conftest import DATA, make_pipeline
+from .conftest import DATA, Counting, make_pipeline
 
 PINGHU = "003_741e1901b211ff40.txt"
-
-
-class Counting:
-    """The real embedder, counting how many texts it embeds."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
-        self.model_id = inner.model_id
-        self.dimension = inner.dimension
-        self.embedded = 0
-
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        self.embedded += len(texts)
-        return self.inner.embed_documents(texts)
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self.inner.embed_query(text)
 
 
 def test_first_ask_builds_the_index(pipeline: QAPipeline) -> None:
@@ -50,10 +31,11 @@ def test_reingest_of_unchanged_articles_embeds_nothing(
     counting = Counting(embedder)
     pipe = make_pipeline(tmp_path, articles, counting)  # type: ignore[arg-type]
     first = pipe.ingest()
-    assert len(first.added) == 5 and first.embedded == counting.embedded > 0
+    assert len(first.added) == 5 and first.embedded + first.sentences == counting.embedded
+    assert first.embedded > 0 and first.sentences > 0
     before = counting.embedded
     second = pipe.ingest()
-    assert counting.embedded == before and second.embedded == 0
+    assert counting.embedded == before and second.embedded == second.sentences == 0
     assert sorted(second.unchanged) == sorted(first.added)
     assert not (second.added or second.updated or second.removed)
 

@@ -25,7 +25,7 @@ from qa.answer.question import Constraint, analyse
 from qa.answer.retrieval import Hit
 from qa.chunking import split_sentences
 from qa.embeddings import Embedder
-from qa.keyword import ChunkRecord, KeywordIndex
+from qa.keyword import ChunkRecord, KeywordIndex, Spans
 from qa.lexicon import lexicon
 from qa.models import Citation
 
@@ -107,7 +107,6 @@ class CitationChecker:
         self.keyword = keyword
         self.policy = policy
         self.anchors = anchors  # how many of a claim's rarest terms name what it is about
-        self._vectors: dict[str, np.ndarray] = {}  # passage sentences by chunk id
 
     def check(self, answer: str, hits: list[Hit]) -> Checked:
         """Renumber valid markers 1..m in reading order and verify each cited claim."""
@@ -151,7 +150,7 @@ class CitationChecker:
     def support(self, index: int, claim: str, n: int, record: ChunkRecord) -> Claim:
         """The sentence of `record` that best supports `claim`, and whether it verifies it:
         it must state all the claim's facts (sentences that do come first), then score high."""
-        spans = split_sentences(record.text)
+        spans, vectors = self.sentences(record)
         if not spans:
             return Claim(index, claim, n, 0, len(record.text), "an empty passage", 0.0, False)
         question = analyse(claim)
@@ -162,7 +161,8 @@ class CitationChecker:
             return weights.get(term, 0.0)
 
         anchors = anchor_terms(question, idf, self.keyword.idf("\x00unseen"), self.anchors)
-        similarity = self.sentence_vectors(record, spans) @ self.embedder.embed_query(claim)
+        # a claim is a statement like the passage's sentences, not a query: embedded as they are
+        similarity = vectors @ self.embedder.embed_documents([claim])[0]
         year = record.day.year if record.day else None
         best: Claim | None = None
         before = ""
@@ -180,15 +180,10 @@ class CitationChecker:
         assert best is not None
         return best
 
-    def sentence_vectors(self, record: ChunkRecord, spans: list[tuple[int, int]]) -> np.ndarray:
-        """The embeddings of a passage's sentences, one row per span."""
-        if record.id not in self._vectors:  # several claims often cite one passage
-            if len(self._vectors) > 5_000:
-                self._vectors.clear()
-            self._vectors[record.id] = self.embedder.embed_documents(
-                [record.text[s:e] for s, e in spans]
-            )
-        return self._vectors[record.id]
+    def sentences(self, record: ChunkRecord) -> tuple[Spans, np.ndarray]:
+        """A passage's sentence spans (chunk offsets) and their unit vectors, computed at
+        ingest."""
+        return self.keyword.sentences(self.keyword.rows([record.id])[0])
 
 
 def claim_constraints(claim: str) -> tuple[Constraint, ...]:

@@ -20,13 +20,13 @@ from qa.answer.features import Context, Featured, anchor_terms, featurise, sente
 from qa.answer.policy import Policy
 from qa.answer.question import Question
 from qa.answer.retrieval import Hit
-from qa.chunking import split_sentences
 from qa.config import Settings
-from qa.embeddings import Embedder
 from qa.keyword import KeywordIndex
 from qa.models import Citation, Considered, Trace
 
-_ONE_SENTENCE = frozenset({"number", "date", "person", "place", "definition", "yesno"})
+# a figure, a date or a definition is stated by one sentence; a name, a place or anything else
+# may take up to `answer_sentences` accepted ones (the policy's threshold decides each)
+_ONE_SENTENCE = frozenset({"number", "date", "definition"})
 _LIST_MOST = 6  # a list gathers at most this many sentences
 _SAME = 0.6  # two sentences sharing this share of their terms say the same thing
 
@@ -69,22 +69,18 @@ class ExtractiveAnswerer:
 
     name = "extractive"
 
-    def __init__(
-        self, embedder: Embedder, keyword: KeywordIndex, settings: Settings, policy: Policy
-    ) -> None:
-        self.embedder = embedder
+    def __init__(self, keyword: KeywordIndex, settings: Settings, policy: Policy) -> None:
         self.keyword = keyword
         self.settings = settings
         self.policy = policy
-        self._vectors: dict[tuple[str, int], np.ndarray] = {}
 
     def candidates(
         self, question: Question, hits: list[Hit], query_vector: np.ndarray
     ) -> list[Candidate]:
         """Every sentence of the hits (titles excepted), scored against the question, best
-        first; ineligible ones (a year or day the question names is missing) score 0."""
-        spans = self._spans(hits)
-        vectors = self._sentence_vectors(spans)
+        first; ineligible ones (a year or day the question names is missing) score 0.
+        Sentence spans and vectors were computed at ingest: only the question is embedded."""
+        spans, vectors = self._spans(hits)
         sims = vectors @ query_vector if spans else np.zeros(0)
         idf = self._idf_of(question)
         anchors = self._anchors(question, idf)
@@ -99,36 +95,26 @@ class ExtractiveAnswerer:
             out.append(Candidate(hit, record.start + s, record.start + e, text, featured, score))
         return sorted(out, key=lambda c: -c.score)
 
-    def _spans(self, hits: list[Hit]) -> list[tuple[Hit, int, int, str]]:
-        """(hit, start, end, sentence before) of every distinct non-title sentence."""
+    def _spans(self, hits: list[Hit]) -> tuple[list[tuple[Hit, int, int, str]], np.ndarray]:
+        """(hit, start, end, sentence before) of every distinct non-title sentence, and the
+        sentences' stored vectors."""
+        stored = self.keyword.sentence_vectors(self.keyword.rows([h.record.id for h in hits]))
         seen: set[tuple[str, int]] = set()
-        out = []
+        out, kept, row = [], [], 0
         for hit in hits:
             record = hit.record
             previous = ""
-            for s, e in split_sentences(record.text):
+            for s, e in record.sentences:
                 key = (record.source, record.start + s)
                 text = record.text[s:e]
-                if record.start + s < len(record.title) and record.title.startswith(text):
-                    continue  # the article's title is context, never an answer
-                if key not in seen:
+                title = record.start + s < len(record.title) and record.title.startswith(text)
+                if key not in seen and not title:  # the title is context, never an answer
                     seen.add(key)
                     out.append((hit, s, e, previous))
+                    kept.append(row)
                 previous = text
-        return out
-
-    def _sentence_vectors(self, spans: list[tuple[Hit, int, int, str]]) -> np.ndarray:
-        keys = [(hit.record.source, hit.record.start + s) for hit, s, _, _ in spans]
-        missing = [i for i, key in enumerate(keys) if key not in self._vectors]
-        if missing:
-            texts = [spans[i][0].record.text[spans[i][1] : spans[i][2]] for i in missing]
-            if len(self._vectors) > 50_000:
-                self._vectors.clear()
-            for i, vector in zip(missing, self.embedder.embed_documents(texts), strict=True):
-                self._vectors[keys[i]] = vector
-        if not keys:
-            return np.zeros((0, 1), dtype=np.float32)
-        return np.stack([self._vectors[key] for key in keys])
+                row += 1
+        return out, stored[kept]
 
     def _idf_of(self, question: Question) -> Callable[[str], float]:
         weights = {t: self.keyword.idf(t) for t in question.terms}
@@ -177,12 +163,7 @@ class ExtractiveAnswerer:
         self, part: Question, ranked: list[Candidate], taken: list[Candidate], several: bool
     ) -> list[Candidate]:
         """The accepted sentences for one question (part), shaped by what it asks."""
-        if part.asks == "list" and several:
-            most = _LIST_MOST
-        elif part.asks in _ONE_SENTENCE or not several:
-            most = 1
-        else:
-            most = self.settings.answer_sentences
+        most = most_sentences(part, several, self.settings.answer_sentences)
         chosen: list[Candidate] = []
         for c in ranked:
             if len(chosen) == most or not self.policy.accepts(c.score):
@@ -218,6 +199,16 @@ class ExtractiveAnswerer:
             chosen=[c.considered() for c in picked],
             best_rejected=best_rejected.considered(reason) if best_rejected else None,
         )
+
+
+def most_sentences(part: Question, whole: bool, limit: int) -> int:
+    """How many sentences may answer a question (part): one for a figure, a date or a
+    definition, and for each part of a two-part question; a list gathers more."""
+    if not whole:
+        return 1
+    if part.asks == "list":
+        return _LIST_MOST
+    return 1 if part.asks in _ONE_SENTENCE else limit
 
 
 def _same(a: Candidate, b: Candidate) -> bool:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.answer.extractive import Candidate
+from qa.answer.extractive import Candidate, most_sentences
 from qa.answer.facts import normalise
 from qa.answer.features import FEATURES
 from qa.answer.policy import Policy
@@ -39,15 +39,18 @@ class Instance:
 
     source: str
     should_answer: bool
-    parts: list[tuple[np.ndarray, np.ndarray]]  # (features n×f, labels n) of eligible candidates
+    parts: list[tuple[np.ndarray, np.ndarray, int]]  # eligible candidates' features n×f, their
+    # labels, and how many sentences may answer the part
 
 
 def instance(
     pipeline: QAPipeline, question: str, positive: Callable[[str], bool], source: str, answer: bool
 ) -> Instance:
     """Retrieve for a question as `ask` does and label every eligible candidate."""
-    hits, vector = pipeline.retriever.retrieve(question, k=pipeline.settings.top_k)
     analysis = analyse(question)
+    hits, vector = pipeline.retriever.retrieve(
+        question, k=pipeline.settings.top_k, query_terms=analysis.terms
+    )
     parts = []
     for part in analysis.parts or (analysis,):
         part_vector = vector if not analysis.parts else pipeline.embedder.embed_query(part.text)
@@ -55,7 +58,8 @@ def instance(
         eligible = [c for c in ranked if not c.featured.ineligible]
         x = np.array([[c.featured.values[f] for f in FEATURES] for c in eligible], dtype=float)
         y = np.array([answer and positive(c.text) for c in eligible], dtype=float)
-        parts.append((x.reshape(len(eligible), len(FEATURES)), y))
+        most = most_sentences(part, not analysis.parts, pipeline.settings.answer_sentences)
+        parts.append((x.reshape(len(eligible), len(FEATURES)), y, most))
     return Instance(source, answer, parts)
 
 
@@ -111,8 +115,8 @@ def fit_weights(instances: list[Instance]) -> tuple[np.ndarray, float]:
     rows, labels, weights = [], [], []
     sources = sorted({i.source for i in instances})
     for source in sources:
-        xs = [x for i in instances if i.source == source for x, _ in i.parts if len(x)]
-        ys = [y for i in instances if i.source == source for x, y in i.parts if len(x)]
+        xs = [x for i in instances if i.source == source for x, _, _ in i.parts if len(x)]
+        ys = [y for i in instances if i.source == source for x, y, _ in i.parts if len(x)]
         if not xs:
             continue
         x, y = np.vstack(xs), np.concatenate(ys)
@@ -137,19 +141,16 @@ def fit_weights(instances: list[Instance]) -> tuple[np.ndarray, float]:
 
 
 def outcomes(instances: list[Instance], policy: Policy) -> dict[str, dict[str, float]]:
-    """Per source: accuracy (top accepted sentence of every part is positive), rejection and
-    false refusals, as the policy would decide."""
+    """Per source, as the policy would decide: accuracy (every part answered, one of its
+    accepted sentences positive), rejection, and false refusals."""
     table: dict[str, dict[str, list[float]]] = {}
     for inst in instances:
         answered, right = False, True
-        for x, y in inst.parts:
-            scores = [policy.score(dict(zip(FEATURES, row, strict=True))) for row in x]
-            best = int(np.argmax(scores)) if scores else -1
-            if best >= 0 and policy.accepts(scores[best]):
-                answered = True
-                right = right and bool(y[best])
-            else:
-                right = False
+        for x, y, most in inst.parts:
+            scores = np.array([policy.score(dict(zip(FEATURES, row, strict=True))) for row in x])
+            taken = [i for i in np.argsort(-scores)[:most] if policy.accepts(scores[i])]
+            answered = answered or bool(taken)
+            right = right and any(y[i] for i in taken)
         stats = table.setdefault(inst.source, {"accuracy": [], "rejection": [], "refused": []})
         if inst.should_answer:
             stats["accuracy"].append(float(answered and right))

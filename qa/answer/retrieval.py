@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -13,8 +14,10 @@ from qa.config import Settings
 from qa.embeddings import Embedder
 from qa.keyword import ChunkRecord
 from qa.store import Store
+from qa.tokens import terms
 
 Mode = Literal["hybrid", "dense", "bm25"]
+K = TypeVar("K", bound=Hashable)  # what a ranking ranks: chunk ids here, rows elsewhere
 
 
 @dataclass(frozen=True)
@@ -80,8 +83,10 @@ class Retriever:
         filters: Filters = Filters(),
         mode: Mode = "hybrid",
         timings: dict[str, float] | None = None,
+        query_terms: Sequence[str] | None = None,
     ) -> tuple[list[Hit], np.ndarray]:
-        """The top-k hits, best first, and the query vector (the answerer reuses it)."""
+        """The top-k hits, best first, and the query vector (the answerer reuses it);
+        `query_terms` are the query's terms when the caller has them already."""
         timings = {} if timings is None else timings
         keyword = self.store.keyword
         n = self.settings.candidates
@@ -101,20 +106,26 @@ class Retriever:
             mask = None
             if filters != Filters():
                 mask = np.fromiter((filters.admits(r) for r in keyword.records), dtype=np.float32)
-            found = keyword.search(query, n, mask)
+            found = keyword.search(terms(query) if query_terms is None else query_terms, n, mask)
             rankings.append((self.settings.bm25_weight, [keyword.records[i].id for i, _ in found]))
             timings["bm25"] = _ms(clock)
-        fused: dict[str, float] = {}
-        for weight, ids in rankings:
-            for rank, cid in enumerate(ids):
-                fused[cid] = fused.get(cid, 0.0) + weight / (self.settings.rrf_k + rank + 1)
-        best = sorted(fused.items(), key=lambda item: -item[1])[:k]
+        best = fuse(rankings, self.settings.rrf_k)[:k]
         hits = []
         for cid, score in best:
             row = keyword.row(cid)
             if row is not None:
                 hits.append(Hit(keyword.records[row], score, similarity.get(cid, 0.0)))
         return hits, vector
+
+
+def fuse(rankings: Sequence[tuple[float, Sequence[K]]], rrf_k: int) -> list[tuple[K, float]]:
+    """Weighted reciprocal-rank fusion: each ranking adds `weight / (rrf_k + rank)` to its ids
+    (rank from 1); best first, ties in first-seen order."""
+    fused: dict[K, float] = {}
+    for weight, ids in rankings:
+        for rank, key in enumerate(ids):
+            fused[key] = fused.get(key, 0.0) + weight / (rrf_k + rank + 1)
+    return sorted(fused.items(), key=lambda item: -item[1])
 
 
 def _ms(since: float) -> float:

@@ -1,0 +1,147 @@
+"""The question analysis, the facts a text states and the shipped policy, on small cases
+(pure logic: no embedding model, no index)."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.answer.facts import facts
+from qa.answer.features import Context, Featured, featurise
+from qa.answer.policy import load_policy
+from qa.answer.question import analyse
+
+NO_CONTEXT = Context(title="", year=None, before="")
+
+
+def features(question: str, sentence: str, similarity: float = 0.5, **context: object) -> Featured:
+    analysed = analyse(question)
+    subject = frozenset(analysed.subject[:2])
+    where = Context(**{"title": "", "year": None, "before": "", **context})  # type: ignore[arg-type]
+    return featurise(analysed, sentence, where, similarity, 1, lambda _: 1.0, subject)
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("How many enterprises are in the cluster?", "number"),
+        ("When was the company established?", "date"),
+        ("Who won the women's singles Wimbledon in 2021?", "person"),
+        ("Super Bowl 2021 location", "place"),
+        ("What is the Integration of Two Industries?", "definition"),
+        ("Which parks did the province build with its neighbour?", "list"),
+        ("Is the park the only pilot region?", "yesno"),
+        ("什么是两业融合？", "definition"),
+        ("2022年冬奥会开幕式总导演是谁", "person"),
+        ("2021年北京大兴机场年旅客吞吐量", "number"),
+        ("2022春运开始时间", "date"),
+        ("5月22日长三角地区主要领导座谈会在哪座城市召开？", "place"),
+    ],
+)
+def test_what_a_question_asks_for(question: str, asks: str) -> None:
+    assert analyse(question).asks == asks
+
+
+def test_constraints_are_years_days_figures_names_and_qualifiers() -> None:
+    q = analyse("Which was the first zone with 120 firms in Jiaxing in 2022?")
+    kinds = {(c.kind, c.text) for c in q.constraints}
+    assert {
+        ("year", "2022"),
+        ("quantity", "120"),
+        ("name", "jiaxing"),
+        ("qualifier", "first"),
+    } <= kinds
+    assert [c.text for c in q.hard] == ["2022"]
+    zh = analyse("5月22日的会议在哪里召开")
+    assert [(c.kind, c.value) for c in zh.hard] == [("day", (5, 22))]
+
+
+def test_a_name_inside_a_term_is_no_figure() -> None:
+    assert not [c for c in analyse("什么是两业融合？").constraints if c.kind == "quantity"]
+
+
+@pytest.mark.parametrize(
+    ("question", "parts"),
+    [
+        (
+            "2022年和2023年春节档首日票房冠军",
+            ["2022年春节档首日票房冠军", "2023年春节档首日票房冠军"],
+        ),
+        ("塔里木油田2021年和2022年的油气产量分别是多少？", 2),
+        ("《李茂扮太子》是什么类型的电影？它的导演是谁？", 2),
+        (
+            "Which zone was the only pilot region, and in what year was the firm established?",
+            2,
+        ),
+        ("How many enterprises are in the cluster?", 0),
+    ],
+)
+def test_two_part_questions_are_split(question: str, parts: list[str] | int) -> None:
+    analysed = analyse(question)
+    if isinstance(parts, list):
+        assert [p.text for p in analysed.parts] == parts
+        assert [c.text for p in analysed.parts for c in p.hard] == ["2022", "2023"]
+    else:
+        assert len(analysed.parts) == parts
+
+
+def test_a_pronoun_part_borrows_the_subject_of_the_other() -> None:
+    second = analyse("《李茂扮太子》是什么类型的电影？它的导演是谁？").parts[1]
+    assert second.asks == "person"
+    assert "太子" in second.subject
+
+
+def test_figures_compare_by_value_across_words_and_languages() -> None:
+    assert 7.0 in facts("the only pilot region of seven units").quantities
+    assert 25_000_000.0 in facts("年旅客吞吐量2500万人次").quantities
+    assert 25_000_000.0 in facts("25 million passengers").quantities
+    assert not facts("Q2 sales and 5G phones").quantities
+    assert facts("2022年冬奥会").years == {2022}
+    assert 2022.0 not in facts("in 2022").quantities
+    assert facts("Feb 7, 2021 at the stadium").days == {(2, 7)}
+
+
+def test_a_year_that_does_not_match_makes_a_sentence_ineligible() -> None:
+    wrong = features("Who won the women's singles Wimbledon in 2021?", "Ash Barty won in 2019.")
+    assert wrong.ineligible == "does not mention 2021"
+    right = features("Who won the women's singles Wimbledon in 2021?", "Ash Barty won in 2021.")
+    assert right.ineligible is None
+
+
+def test_the_year_may_come_from_the_context() -> None:
+    this_year = features(
+        "What did the zone build in 2023?", "This year the zone built a port.", year=2023
+    )
+    assert this_year.ineligible is None
+    titled = features(
+        "What did the zone build in 2023?", "It built a port.", title="Zone news 2023"
+    )
+    assert titled.ineligible is None
+
+
+def test_the_asked_kind_and_an_echo_of_the_question() -> None:
+    number = "How many enterprises are in the cluster?"
+    assert features(number, "The cluster has 70 enterprises.").values["kind"] == 1.0
+    assert features(number, "The cluster has many enterprises.").values["kind"] == 0.0
+    echo = features(number, "How many enterprises are in the cluster?")
+    assert echo.values["is_question"] == 1.0 and echo.values["novelty"] == 0.0
+    assert (
+        features("什么是两业融合？", "两业融合是指先进制造业和现代服务业深度融合。").values["kind"]
+        == 1.0
+    )
+
+
+def test_policy_prefers_the_figure_about_the_subject() -> None:
+    policy = load_policy()
+    question = "How many enterprises are in the machine tool cluster?"
+    right = features(question, "The machine tool cluster has 70 enterprises.", 0.7)
+    other = features(question, "The glass fibre park employs 70 workers.", 0.3)
+    assert policy.score(right.values) > policy.score(other.values)
+    assert policy.accepts(policy.score(right.values))
+    assert not policy.accepts(policy.score(other.values))
+
+
+def test_chinese_question_over_an_english_sentence_keeps_its_year() -> None:
+    question = "2021年超级碗在哪里举行？"
+    english = features(question, "Super Bowl LV was played in Tampa, Florida on February 7, 2021.")
+    assert english.ineligible is None and english.values["cross_language"] == 1.0
+    assert features(question, "Super Bowl LVI was played in 2022.").ineligible is not None
