@@ -41,8 +41,8 @@ def rates(seeded: QAPipeline) -> dict[Mode, Rate]:
             marks=pytest.mark.xfail(
                 UNFITTED and mode == "reworded",
                 reason="the shipped policy.json has no fitted citation_threshold, so the answer "
-                "threshold (0.5) stands in: measured 0.755 (37/49; the Chinese glosses fail); "
-                "with the threshold fitted on dev (0.115) it is 0.980",
+                "threshold (0.5) stands in: measured 0.765 (39/51; the Chinese glosses fail); "
+                "with the threshold fitted on dev (0.110) it is 0.980, but unrelated is then 0.053",
                 strict=False,
             ),
         )
