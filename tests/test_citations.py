@@ -3,6 +3,7 @@ verified by a sentence that states every one of its figures, years, dates and na
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Sequence
 
@@ -28,7 +29,7 @@ CLUSTER = (
     "billion yuan last year."
 )
 FOUNDED = "Haichen Precision Machinery, established in 1998, specializes in core components."
-NO_CONTEXT = Context(title="", year=None, before="")
+NO_CONTEXT = Context(title="", date=None, before="")
 
 
 class HashEmbedder:
@@ -146,7 +147,7 @@ def test_the_context_states_facts_too() -> None:
     claim = claim_constraints("In 2023, Pinghu's cluster had more than 70 enterprises")
     title = "Pinghu CNC cluster"
     assert unmet(claim, CLUSTER, NO_CONTEXT) == "2023"
-    assert unmet(claim, CLUSTER, Context(title=title, year=2023, before="")) is None
+    assert unmet(claim, CLUSTER, Context(title=title, date=dt.date(2023, 3, 9), before="")) is None
 
 
 def test_the_citation_threshold_is_policy_data() -> None:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from qa.answer.facts import facts
@@ -10,13 +12,10 @@ from qa.answer.features import Context, Featured, featurise
 from qa.answer.policy import load_policy
 from qa.answer.question import analyse
 
-NO_CONTEXT = Context(title="", year=None, before="")
-
-
 def features(question: str, sentence: str, similarity: float = 0.5, **context: object) -> Featured:
     analysed = analyse(question)
     subject = frozenset(analysed.subject[:2])
-    where = Context(**{"title": "", "year": None, "before": "", **context})  # type: ignore[arg-type]
+    where = Context(**{"title": "", "date": None, "before": "", **context})  # type: ignore[arg-type]
     return featurise(analysed, sentence, where, similarity, 1, lambda _: 1.0, subject)
 
 
@@ -109,7 +108,7 @@ def test_a_year_that_does_not_match_makes_a_sentence_ineligible() -> None:
 
 def test_the_year_may_come_from_the_context() -> None:
     this_year = features(
-        "What did the zone build in 2023?", "This year the zone built a port.", year=2023
+        "What did the zone build in 2023?", "This year the zone built a port.", date=dt.date(2023, 3, 9)
     )
     assert this_year.ineligible is None
     titled = features(

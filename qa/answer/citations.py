@@ -14,12 +14,12 @@ the Citation's quote.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from qa.answer.facts import Facts, facts, normalise
-from qa.answer.features import Context, anchor_terms, featurise
+from qa.answer.features import Context, anchor_terms, featurise, relate
 from qa.answer.policy import Policy
 from qa.answer.question import Constraint, analyse
 from qa.answer.retrieval import Hit
@@ -153,7 +153,9 @@ class CitationChecker:
         spans, vectors = self.sentences(record)
         if not spans:
             return Claim(index, claim, n, 0, len(record.text), "an empty passage", 0.0, False)
-        question = analyse(claim)
+        # a claim states and asks for nothing: a cue word in it ("a total of", "which") must
+        # not make the kind features look for a figure or a name the claim does not hold
+        question = replace(analyse(claim), asks="other")
         wanted = claim_constraints(claim)
         weights = {t: self.keyword.idf(t) for t in question.terms}
 
@@ -163,17 +165,19 @@ class CitationChecker:
         anchors = anchor_terms(question, idf, self.keyword.idf("\x00unseen"), self.anchors)
         # a claim is a statement like the passage's sentences, not a query: embedded as they are
         similarity = vectors @ self.embedder.embed_documents([claim])[0]
-        year = record.day.year if record.day else None
+        sentences = [record.text[s:e] for s, e in spans]
+        contexts = [Context(record.title, record.day, before) for before in ["", *sentences[:-1]]]
+        # the passage's rank says nothing about whether it supports the claim: rank 1
+        featured = relate(
+            [
+                featurise(question, sentence, context, float(sim), 1, idf, anchors)
+                for sentence, context, sim in zip(sentences, contexts, similarity, strict=True)
+            ]
+        )
         best: Claim | None = None
-        before = ""
-        for (s, e), sim in zip(spans, similarity, strict=True):
-            sentence = record.text[s:e]
-            context = Context(record.title, year, before)
-            before = sentence
-            missing = unmet(wanted, sentence, context)
-            # the passage's rank says nothing about whether it supports the claim: rank 1
-            featured = featurise(question, sentence, context, float(sim), 1, idf, anchors)
-            score = 0.0 if featured.ineligible else self.policy.score(featured.values)
+        for (s, e), context, values in zip(spans, contexts, featured, strict=True):
+            missing = unmet(wanted, record.text[s:e], context)
+            score = 0.0 if values.ineligible else self.policy.score(values.values)
             if best is None or (missing is None, score) > (best.missing is None, best.score):
                 verified = missing is None and self.policy.supports(score)
                 best = Claim(index, claim, n, s, e, missing, score, verified)
@@ -213,20 +217,21 @@ def unmet(wanted: tuple[Constraint, ...], sentence: str, context: Context) -> st
 
 
 def _with_context(sentence: str, context: Context) -> Facts:
-    """What a sentence states with its context. Unlike an answer's, a claim's figures may come
-    from the context too: a claim often joins the sentence it cites with the one before."""
+    """What a sentence states with its context, the article's date included. Unlike an
+    answer's, a claim's figures may come from the context too: a claim often joins the
+    sentence it cites with the one before."""
     own, title, before = facts(sentence), facts(context.title), facts(context.before)
+    years, days = own.years | title.years | before.years, own.days | title.days | before.days
+    if context.date is not None:
+        years |= {context.date.year}
+        days |= {(context.date.month, context.date.day)}
     return Facts(
         quantities=own.quantities | title.quantities | before.quantities,
-        years=own.years | title.years | before.years | _year(context.year),
-        days=own.days | title.days | before.days,
+        years=years,
+        days=days,
         names=own.names | title.names | before.names,
         places=own.places | title.places | before.places,
     )
-
-
-def _year(year: int | None) -> frozenset[int]:
-    return frozenset() if year is None else frozenset({year})
 
 
 def _name(name: str, claim: str) -> str:

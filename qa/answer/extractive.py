@@ -16,7 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa.answer.citations import cite
-from qa.answer.features import Context, Featured, anchor_terms, featurise, sentence_terms
+from qa.answer.features import (
+    Context,
+    Featured,
+    anchor_terms,
+    featurise,
+    relate,
+    sentence_terms,
+)
 from qa.answer.policy import Policy
 from qa.answer.question import Question
 from qa.answer.retrieval import Hit
@@ -85,14 +92,25 @@ class ExtractiveAnswerer:
         idf = self._idf_of(question)
         anchors = self._anchors(question, idf)
         ranks = {id(h): i for i, h in enumerate(hits, start=1)}
+        featured = relate(
+            [
+                featurise(
+                    question,
+                    hit.record.text[s:e],
+                    Context(hit.record.title, hit.record.day, before),
+                    float(sim),
+                    ranks[id(hit)],
+                    idf,
+                    anchors,
+                )
+                for (hit, s, e, before), sim in zip(spans, sims, strict=True)
+            ]
+        )
         out = []
-        for (hit, s, e, before), sim in zip(spans, sims, strict=True):
-            record = hit.record
-            text = record.text[s:e]
-            context = Context(record.title, record.day.year if record.day else None, before)
-            featured = featurise(question, text, context, float(sim), ranks[id(hit)], idf, anchors)
-            score = 0.0 if featured.ineligible else self.policy.score(featured.values)
-            out.append(Candidate(hit, record.start + s, record.start + e, text, featured, score))
+        for (hit, s, e, _), values in zip(spans, featured, strict=True):
+            score = 0.0 if values.ineligible else self.policy.score(values.values)
+            start, text = hit.record.start, hit.record.text[s:e]
+            out.append(Candidate(hit, start + s, start + e, text, values, score))
         return sorted(out, key=lambda c: -c.score)
 
     def _spans(self, hits: list[Hit]) -> tuple[list[tuple[Hit, int, int, str]], np.ndarray]:

@@ -25,6 +25,10 @@ _FIGURE = re.compile(
 _YEAR = re.compile(r"(?<![\d.,A-Za-z])((?:19|20)\d\d)(?:\s*年|(?!\d|[.,]\d|\s*%))")
 _MONTH_DAY_ZH = re.compile(r"(?<!\d)(\d{1,2})\s*月(?:\s*(\d{1,2})\s*[日号])?")
 _ISO = re.compile(r"(?<!\d)((?:19|20)\d\d)[-/.](\d{1,2})[-/.](\d{1,2})(?!\d)")
+_MONTH_WORD = re.compile(
+    r"(?:\b(in|since|by|until|from|of|early|late|mid|last|next|this|and|or|to)\s+)?"
+    r"\b([A-Z][a-z]{2,8})\.?(?:\s+(\d{1,2})(?:st|nd|rd|th)?\b)?"
+)
 _ZH_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7}
 _ZH_DIGITS.update({"八": 8, "九": 9})
 _ZH_UNITS = {"十": 10, "百": 100, "千": 1000}
@@ -146,12 +150,15 @@ def _zh_value(numeral: str) -> float | None:
 
 
 def _english_days(text: str) -> list[tuple[int, int]]:
+    """Month names with a day ("Feb 7", "May 22nd"), or before a year or after "in"/"since"
+    ("March 2023", "in June"); a bare "Jun" or "May" is a name or a verb, not a date."""
     months = lexicon().months
     out = []
-    for m in re.finditer(r"\b([A-Z][a-z]{2,8})\.?\s+(\d{1,2})?\b", text):
-        month = months.get(m.group(1).lower())
-        if month:
-            out.append((month, int(m.group(2)) if m.group(2) else 0))
+    for m in _MONTH_WORD.finditer(text):
+        month = months.get(m.group(2).lower())
+        dated = m.group(3) is not None or text[m.end() :].lstrip(", ")[:2] in ("19", "20")
+        if month and (dated or m.group(1)):
+            out.append((month, int(m.group(3)) if m.group(3) else 0))
     return out
 
 

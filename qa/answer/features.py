@@ -8,6 +8,7 @@ one of the question's hard constraints (a year or a day) is marked ineligible wi
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,16 +35,21 @@ FEATURES = (
     "kind_x_subject",
     "kind_x_support",
     "kind_x_similarity",
+    "question_length",  # the question's terms / 20, at most 1: long questions share less
+    # against the other candidates of the same question (0 for the best of them)
+    "support_gap",
+    "similarity_gap",
 )
+_RELATIVE = {"support_gap": "support_sentence", "similarity_gap": "similarity"}
 _ASKED_MARK = re.compile(r"[?？]\s*[”\"'’)）]*\s*$")
 
 
 @dataclass(frozen=True)
 class Context:
-    """What surrounds a sentence: its article's title and year, and the sentence before."""
+    """What surrounds a sentence: its article's title and date, and the sentence before."""
 
     title: str
-    year: int | None
+    date: dt.date | None
     before: str
 
 
@@ -108,6 +114,7 @@ def featurise(
     values["kind_x_subject"] = values["kind"] * values["subject"]
     values["kind_x_support"] = values["kind"] * values["support"]
     values["kind_x_similarity"] = values["kind"] * values["similarity"]
+    values["question_length"] = min(1.0, len(question.terms) / 20)
     return Featured(values, None)
 
 
@@ -120,17 +127,34 @@ def anchor_terms(
     return frozenset(known[:most])
 
 
+def relate(featured: list[Featured]) -> list[Featured]:
+    """Add the features that compare each eligible candidate with the best of the others."""
+    eligible = [f for f in featured if f.ineligible is None]
+    best = {
+        gap: max((f.values[base] for f in eligible), default=0.0) for gap, base in _RELATIVE.items()
+    }
+    out = []
+    for f in featured:
+        if f.ineligible is None:
+            gaps = {gap: f.values[base] - best[gap] for gap, base in _RELATIVE.items()}
+            f = Featured({**f.values, **gaps}, None)
+        out.append(f)
+    return out
+
+
 def _facts_with_context(sentence: str, context: Context) -> Facts:
     """The sentence's facts, plus the years and names its title and the sentence before state
-    (an article dated 2023 answers "in 2023" with a sentence that says "this year")."""
+    and its article's date (an article of March 2023 answers "in March 2023" with a sentence
+    that says "this year")."""
     own, title, before = facts(sentence), facts(context.title), facts(context.before)
-    years = own.years | title.years | before.years
-    if context.year is not None:
-        years |= {context.year}
+    years, days = own.years | title.years | before.years, own.days | before.days
+    if context.date is not None:
+        years |= {context.date.year}
+        days |= {(context.date.month, context.date.day)}
     return Facts(
         quantities=own.quantities,
         years=frozenset(years),
-        days=own.days | before.days,
+        days=days,
         names=own.names | title.names | before.names,
         places=own.places | title.places | before.places,
     )
