@@ -35,7 +35,7 @@ class IngestReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     duplicates: list[tuple[str, str]] = field(default_factory=list)
     embedded: int = 0  # chunks embedded (0 when nothing changed)
-    sentences: int = 0  # sentences of those chunks embedded
+    sentences: int = 0  # distinct sentences of those chunks embedded
     seconds: float = 0.0
 
     @property
@@ -160,7 +160,7 @@ def ingest(
         stale = [cid for name in report.updated + report.removed for cid in known[name]["chunks"]]
         for name in report.removed:
             del known[name]
-        vectors, sentence_vectors = _embed(store, new_records, progress)
+        vectors, sentence_vectors, report.sentences = _embed(store, new_records, progress)
         if stale:
             store.delete(stale)
         if new_records:
@@ -183,7 +183,6 @@ def ingest(
             )
             store.write_manifest(manifest)
         report.embedded = len(new_records)
-        report.sentences = len(sentence_vectors)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -240,24 +239,26 @@ def _record(article: Article, chunk: Chunk) -> ChunkRecord:
 
 def _embed(
     store: Store, records: list[ChunkRecord], progress: Progress | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """The vectors of the records' chunks and of their sentences (rows in record order).
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The vectors of the records' chunks and of their sentences (rows in record order), and
+    how many distinct sentences that took.
 
-    Both go through the embedder in one pass of batches, so progress counts them together.
+    Both go through the embedder in one pass of batches, so progress counts them together. A
+    text is embedded once however often it occurs: the sentences a chunk repeats from the one
+    before it (the overlap) are the commonest case.
     """
     from qa.keyword import index_text
 
-    texts: list[str] = []
-    is_chunk: list[bool] = []
-    for r in records:
-        texts.append(index_text(r.title, r.text))
-        texts += [r.text[s:e] for s, e in r.sentences]
-        is_chunk += [True] + [False] * len(r.sentences)
+    texts: dict[str, int] = {}  # text -> its row among the embedded vectors
+    chunk_rows = [texts.setdefault(index_text(r.title, r.text), len(texts)) for r in records]
+    sentence_rows = [
+        texts.setdefault(r.text[s:e], len(texts)) for r in records for s, e in r.sentences
+    ]
+    unique = list(texts)
     parts = [np.zeros((0, max(store.embedder.dimension, 1)), dtype=np.float32)]
-    for i in range(0, len(texts), EMBED_BATCH):
-        parts.append(store.embedder.embed_documents(texts[i : i + EMBED_BATCH]))
+    for i in range(0, len(unique), EMBED_BATCH):
+        parts.append(store.embedder.embed_documents(unique[i : i + EMBED_BATCH]))
         if progress is not None:
-            progress(min(i + EMBED_BATCH, len(texts)), len(texts))
+            progress(min(i + EMBED_BATCH, len(unique)), len(unique))
     vectors = np.concatenate(parts[1:]) if len(parts) > 1 else parts[0]
-    chunks = np.array(is_chunk, dtype=bool)
-    return vectors[chunks], vectors[~chunks]
+    return vectors[chunk_rows], vectors[sentence_rows], len(set(sentence_rows))

@@ -143,10 +143,11 @@ class KeywordIndex:
         missing = [cid for cid in chunk_ids if cid not in self._rows]
         if missing:
             raise IndexMismatchError(
-                f"chunk {missing[0]} is not in the keyword index the answerer holds: "
-                "ask again after the ingest finishes"
+                f"chunk {missing[0]} was retrieved from a newer index than the answerer holds: "
+                "ingest through QAPipeline.ingest, which renews its answerers"
             )
         return [self._rows[cid] for cid in chunk_ids]
+
     def _carry(self, records: list[ChunkRecord], fresh: np.ndarray) -> np.ndarray:
         """The sentence rows of `records`: this index's by chunk id, else the next of `fresh`."""
         parts: list[np.ndarray] = []
@@ -199,4 +200,3 @@ def _record(data: dict[str, Any]) -> ChunkRecord:
     """A record from its JSON line (spans come back as lists)."""
     data["sentences"] = tuple((int(s), int(e)) for s, e in data["sentences"])
     return ChunkRecord(**data)
-

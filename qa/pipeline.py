@@ -159,13 +159,12 @@ class QAPipeline:
         clock = time.perf_counter()
         analysis = analyse(query)  # once: its terms serve BM25, features and the policy
         timings["analyse"] = _ms(clock)
-        hits, vector = self.retriever.retrieve(
-            query,
+        hits, vector, part_vectors = self.retrieve(
+            analysis,
             k=k or self.settings.top_k,
             filters=Filters(frozenset(sources) if sources is not None else None, since, until),
             mode=mode or self.settings.retriever,
             timings=timings,
-            query_terms=analysis.terms,
         )
         clock = time.perf_counter()
         draft, backend, streamed = None, self.backend, False
@@ -183,7 +182,7 @@ class QAPipeline:
                     raise
                 backend = "extractive"
                 draft = self._extractive(
-                    analysis, hits, vector, f"{exc}. Showing the extractive answer."
+                    analysis, hits, vector, part_vectors, f"{exc}. Showing the extractive answer."
                 )
             # only an answer none of whose citations checks out is replaced (see the setting)
             unchecked = (
@@ -198,10 +197,11 @@ class QAPipeline:
                     analysis,
                     hits,
                     vector,
+                    part_vectors,
                     "The LLM's answer could not be checked against the "
                     "articles, so the extractive answer is shown.",
                 )
-        draft = draft or self.extractive(analysis, hits, vector)
+        draft = draft or self.answerer.answer(analysis, hits, vector, part_vectors)
         timings["answer"] = _ms(clock)
         timings["total"] = _ms(started)
         answer = Answer(
@@ -246,15 +246,57 @@ class QAPipeline:
         timings["rewrite"] = _ms(clock)
         return query
 
-    def extractive(self, question: Question, hits: list[Hit], vector: np.ndarray) -> Draft:
-        """The extractive answer; each part of a two-part question is embedded on its own."""
-        parts = [self.embedder.embed_query(p.text) for p in question.parts] or None
-        return self.answerer.answer(question, hits, vector, parts)
+    def retrieve(
+        self,
+        question: Question,
+        *,
+        k: int,
+        filters: Filters | None = None,
+        mode: Mode = "hybrid",
+        timings: dict[str, float] | None = None,
+    ) -> tuple[list[Hit], np.ndarray, list[np.ndarray] | None]:
+        """The passages for an analysed question, its vector, and its parts' vectors.
+
+        A question that asks two things retrieves for each part (k passages each, taken in
+        turn), since the two answers are usually in different articles."""
+        filters = filters or Filters()
+        if not question.parts:
+            hits, vector = self.retriever.retrieve(
+                question.text,
+                k=k,
+                filters=filters,
+                mode=mode,
+                timings=timings,
+                query_terms=question.terms,
+            )
+            return hits, vector, None
+        found = [
+            self.retriever.retrieve(
+                part.text,
+                k=k,
+                filters=filters,
+                mode=mode,
+                timings=timings,
+                query_terms=part.terms,
+            )
+            for part in question.parts
+        ]
+        merged: dict[str, Hit] = {}
+        for rank in range(k):
+            for hits, _ in found:
+                if rank < len(hits):
+                    merged.setdefault(hits[rank].record.id, hits[rank])
+        return list(merged.values()), found[0][1], [vector for _, vector in found]
 
     def _extractive(
-        self, question: Question, hits: list[Hit], vector: np.ndarray, notice: str
+        self,
+        question: Question,
+        hits: list[Hit],
+        vector: np.ndarray,
+        part_vectors: list[np.ndarray] | None,
+        notice: str,
     ) -> Draft:
-        return replace(self.extractive(question, hits, vector), notice=notice)
+        return replace(self.answerer.answer(question, hits, vector, part_vectors), notice=notice)
 
     def articles(self) -> list[ArticleInfo]:
         """Every indexed article, newest first (undated last)."""

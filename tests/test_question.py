@@ -12,6 +12,7 @@ from qa.answer.features import Context, Featured, featurise
 from qa.answer.policy import load_policy
 from qa.answer.question import analyse
 
+
 def features(question: str, sentence: str, similarity: float = 0.5, **context: object) -> Featured:
     analysed = analyse(question)
     subject = frozenset(analysed.subject[:2])
@@ -107,9 +108,8 @@ def test_a_year_that_does_not_match_makes_a_sentence_ineligible() -> None:
 
 
 def test_the_year_may_come_from_the_context() -> None:
-    this_year = features(
-        "What did the zone build in 2023?", "This year the zone built a port.", date=dt.date(2023, 3, 9)
-    )
+    question = "What did the zone build in 2023?"
+    this_year = features(question, "This year the zone built a port.", date=dt.date(2023, 3, 9))
     assert this_year.ineligible is None
     titled = features(
         "What did the zone build in 2023?", "It built a port.", title="Zone news 2023"

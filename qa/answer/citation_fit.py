@@ -29,6 +29,7 @@ import numpy as np
 from qa.answer.citations import CitationChecker, Claim
 from qa.answer.facts import facts
 from qa.answer.policy import Policy
+from qa.answer.question import analyse
 from qa.chunking import split_sentences
 from qa.errors import ConfigError
 from qa.lexicon import lexicon
@@ -163,7 +164,9 @@ def scripted(pipeline: QAPipeline, items: Sequence[EvalItem], policy: Policy) ->
     for item in items:
         if not (item.should_answer and item.evidence):
             continue
-        hits, _ = pipeline.retriever.retrieve(item.question, k=pipeline.settings.top_k)
+        hits, _, _ = pipeline.retrieve(
+            analyse(item.question), k=pipeline.settings.top_k, mode=pipeline.settings.retriever
+        )
         shown = [Shown(n, h.record.source, h.record.text) for n, h in enumerate(hits, start=1)]
         for mode in MODES:
             reply = scripted_answer(item, shown, mode)

@@ -154,8 +154,8 @@ class CitationChecker:
         if not spans:
             return Claim(index, claim, n, 0, len(record.text), "an empty passage", 0.0, False)
         # a claim states and asks for nothing: a cue word in it ("a total of", "which") must
-        # not make the kind features look for a figure or a name the claim does not hold
-        question = replace(analyse(claim), asks="other")
+        # not make the kind and unit features look for a figure or a name it does not hold
+        question = replace(analyse(claim), asks="other", unit=None)
         wanted = claim_constraints(claim)
         weights = {t: self.keyword.idf(t) for t in question.terms}
 

@@ -33,6 +33,7 @@ _ZH_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五":
 _ZH_DIGITS.update({"八": 8, "九": 9})
 _ZH_UNITS = {"十": 10, "百": 100, "千": 1000}
 _ZH_NUMERAL = re.compile(r"[零一二两三四五六七八九十百千]+(?:万|亿)?")
+_TITLED = re.compile(r"《([^》]{1,30})》")
 _NAME_EN = re.compile(r"\b[A-Z][a-zA-Z'’-]+(?:\s+(?:[A-Z][a-zA-Z'’-]+|of|de|van|von|la))*")
 _SCALE = {
     "%": 1.0,
@@ -177,6 +178,7 @@ def _names(text: str) -> tuple[set[str], set[str]]:
         if name.lower() in skip:
             continue
         names.add(name.casefold())
+    names |= {m.group(1).casefold() for m in _TITLED.finditer(text)}  # 《a work's title》
     if has_cjk(text):
         for word, flag in _tagged(text):
             if flag in ("nr", "nrt", "nrfg", "nt", "nz") and len(word) >= 2:
@@ -198,3 +200,21 @@ def _tagged(text: str) -> tuple[tuple[str, str], ...]:
 def names_in(name: str, text: str) -> bool:
     """Whether a name appears in a text, ignoring case and spacing."""
     return re.sub(r"\s+", "", normalise(name)) in re.sub(r"\s+", "", normalise(text))
+
+
+_ANY_FIGURE = re.compile(r"\d[\d,.]*|[零一二两三四五六七八九十百千万亿]+")
+
+
+def figure_with_unit(text: str, unit: str) -> bool:
+    """Whether a figure in `text` comes with the unit asked for ("70 enterprises", "12人",
+    "$10.4 billion"): the unit pattern within a few characters around the figure."""
+    pattern = _unit_pattern(unit)
+    for m in _ANY_FIGURE.finditer(text):
+        if pattern.search(text[max(0, m.start() - 2) : m.end() + 24]):
+            return True
+    return False
+
+
+@lru_cache(maxsize=256)
+def _unit_pattern(unit: str) -> re.Pattern[str]:
+    return re.compile(unit, re.IGNORECASE)

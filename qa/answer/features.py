@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from qa.answer.facts import Facts, facts, has_cjk
+from qa.answer.facts import Facts, facts, figure_with_unit, has_cjk
 from qa.answer.question import Question
 from qa.lexicon import lexicon
 from qa.tokens import terms
@@ -25,6 +25,7 @@ FEATURES = (
     "subject",  # the sentence (or the one before) holds one of the question's rarest terms
     "similarity",  # cosine of question and sentence embeddings
     "kind",  # holds the kind of thing asked (a figure, a date, a name, a definition...)
+    "unit",  # its figure comes with the unit asked for ("how many workers": N workers; 1 if none)
     "constraints",  # share of the question's names, figures and qualifiers it meets
     "other_year",  # states a year, but not the one asked
     "novelty",  # share of its terms the question does not hold (0 for an echo of the question)
@@ -102,6 +103,7 @@ def featurise(
         "subject": float(not anchors or bool(anchors & (own | sentence_terms(context.before)))),
         "similarity": max(0.0, similarity),
         "kind": float(holds_kind(question, sentence)),
+        "unit": float(question.unit is None or figure_with_unit(sentence, question.unit)),
         "constraints": met / len(soft) if soft else 1.0,
         "other_year": float(bool(own_years) and not own_years & asked_years)
         if asked_years

@@ -39,27 +39,34 @@ class Instance:
 
     source: str
     should_answer: bool
-    parts: list[tuple[np.ndarray, np.ndarray, int]]  # eligible candidates' features n×f, their
-    # labels, and how many sentences may answer the part
+    parts: list[tuple[np.ndarray, np.ndarray, int]]  # eligible candidates' features n×f, which
+    # gold parts each holds (n×g), and how many sentences may answer the part
 
 
 def instance(
-    pipeline: QAPipeline, question: str, positive: Callable[[str], bool], source: str, answer: bool
+    pipeline: QAPipeline,
+    question: str,
+    holds: Callable[[str], list[bool]],
+    source: str,
+    answer: bool,
 ) -> Instance:
-    """Retrieve for a question as `ask` does and label every eligible candidate."""
+    """Retrieve for a question as `ask` does and label every eligible candidate with the gold
+    parts it holds (`holds`; none when the question must be declined)."""
     analysis = analyse(question)
-    hits, vector = pipeline.retriever.retrieve(
-        question, k=pipeline.settings.top_k, query_terms=analysis.terms
-    )
+    hits, vector, part_vectors = pipeline.retrieve(analysis, k=pipeline.settings.top_k)
     parts = []
-    for part in analysis.parts or (analysis,):
-        part_vector = vector if not analysis.parts else pipeline.embedder.embed_query(part.text)
+    for part, part_vector in zip(
+        analysis.parts or (analysis,), part_vectors or [vector], strict=True
+    ):
         ranked: list[Candidate] = pipeline.answerer.candidates(part, hits, part_vector)
         eligible = [c for c in ranked if not c.featured.ineligible]
         x = np.array([[c.featured.values[f] for f in FEATURES] for c in eligible], dtype=float)
-        y = np.array([answer and positive(c.text) for c in eligible], dtype=float)
+        gold = len(holds(""))
+        y = np.array([holds(c.text) if answer else [False] * gold for c in eligible], dtype=bool)
         most = most_sentences(part, not analysis.parts, pipeline.settings.answer_sentences)
-        parts.append((x.reshape(len(eligible), len(FEATURES)), y, most))
+        parts.append(
+            (x.reshape(len(eligible), len(FEATURES)), y.reshape(len(eligible), gold), most)
+        )
     return Instance(source, answer, parts)
 
 
@@ -73,10 +80,10 @@ def seed_instances(settings: Settings, dataset: Path, cache: Path) -> list[Insta
     for item in load_dataset(dataset, "dev"):
         alternatives = [normalise(a) for fact in item.key_facts for a in fact]
 
-        def positive(text: str, alts: list[str] = alternatives) -> bool:
-            return any(a in normalise(text) for a in alts)
+        def holds(text: str, alts: list[str] = alternatives) -> list[bool]:
+            return [any(a in normalise(text) for a in alts)]  # a key fact: key-fact recall
 
-        out.append(instance(pipeline, item.question, positive, "seeds", item.should_answer))
+        out.append(instance(pipeline, item.question, holds, "seeds", item.should_answer))
     return out
 
 
@@ -84,7 +91,7 @@ def rgb_instances(
     settings: Settings, bench: Path, cache: Path, limit: int | None
 ) -> list[Instance]:
     """The tuning half of each RGB set, over its full and its reject corpus."""
-    from qa.rgb import SETS, build_corpus, load_items, mentions_any_part
+    from qa.rgb import SETS, build_corpus, contains_answer, load_items
     from qa.rgb_eval import pipeline_for
 
     base = QAPipeline(settings)
@@ -98,11 +105,11 @@ def rgb_instances(
                 if variant == "reject" and not item.rejected:
                     continue
 
-                def positive(text: str, answers: list[list[str]] = item.answers) -> bool:
-                    return bool(mentions_any_part(text, answers))
+                def holds(text: str, answers: list[list[str]] = item.answers) -> list[bool]:
+                    return [contains_answer(text, [part]) for part in answers]
 
                 answerable = variant == "full"
-                out.append(instance(pipeline, item.query, positive, f"rgb-{name}", answerable))
+                out.append(instance(pipeline, item.query, holds, f"rgb-{name}", answerable))
     return out
 
 
@@ -116,7 +123,9 @@ def fit_weights(instances: list[Instance]) -> tuple[np.ndarray, float]:
     sources = sorted({i.source for i in instances})
     for source in sources:
         xs = [x for i in instances if i.source == source for x, _, _ in i.parts if len(x)]
-        ys = [y for i in instances if i.source == source for x, y, _ in i.parts if len(x)]
+        ys = [
+            y.any(axis=1) for i in instances if i.source == source for x, y, _ in i.parts if len(x)
+        ]
         if not xs:
             continue
         x, y = np.vstack(xs), np.concatenate(ys)
@@ -141,19 +150,21 @@ def fit_weights(instances: list[Instance]) -> tuple[np.ndarray, float]:
 
 
 def outcomes(instances: list[Instance], policy: Policy) -> dict[str, dict[str, float]]:
-    """Per source, as the policy would decide: accuracy (every part answered, one of its
-    accepted sentences positive), rejection, and false refusals."""
+    """Per source, as the policy would decide: accuracy (the accepted sentences of all parts
+    together hold every gold part, as RGB scores), rejection, and false refusals."""
     table: dict[str, dict[str, list[float]]] = {}
     for inst in instances:
-        answered, right = False, True
+        answered, covered = False, None
         for x, y, most in inst.parts:
             scores = np.array([policy.score(dict(zip(FEATURES, row, strict=True))) for row in x])
             taken = [i for i in np.argsort(-scores)[:most] if policy.accepts(scores[i])]
             answered = answered or bool(taken)
-            right = right and any(y[i] for i in taken)
+            held = y[taken].any(axis=0) if taken else np.zeros(y.shape[1], dtype=bool)
+            covered = held if covered is None else covered | held
+        right = covered is not None and bool(covered.all())
         stats = table.setdefault(inst.source, {"accuracy": [], "rejection": [], "refused": []})
         if inst.should_answer:
-            stats["accuracy"].append(float(answered and right))
+            stats["accuracy"].append(float(right))
             stats["refused"].append(float(not answered))
         else:
             stats["rejection"].append(float(not answered))

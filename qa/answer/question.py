@@ -8,10 +8,10 @@ reads this analysis instead of looking at the question's words again.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from qa.answer.facts import Facts, facts, has_cjk, names_in, normalise
+from qa.answer.facts import Facts, facts, has_cjk, names_in
 from qa.lexicon import KINDS, lexicon
 from qa.tokens import terms
 
@@ -22,7 +22,6 @@ HARD: frozenset[str] = frozenset({"year", "day"})  # a sentence that misses one 
 _YEAR_PAIR = re.compile(
     r"((?:19|20)\d\d)\s*年?\s*(?:和|与|及|、|至|到)\s*((?:19|20)\d\d)\s*年?(?:度)?"
 )
-_ZH_JOIN = re.compile(r"^(?P<a>.+?)(?:以及|和|及|与)(?P<b>.+?)的(?P<x>[^的，,]{1,8})$")
 _DIGITS = re.compile(r"\d[\d,.]*\s*(?:%|万亿|万|亿|千|百|[a-z]+)?", re.I)
 _TITLED = re.compile(r"[《“\"]([^》”\"]{2,30})[》”\"]")  # a work's or a term's quoted name
 _PRONOUN = re.compile(r"^(?:它|其|他|她|他们|它们)|\b(?:it|its|they|their|he|she|his|her)\b", re.I)
@@ -70,6 +69,7 @@ class Question:
     subject: tuple[str, ...]  # the terms that name what it is about (no cue or constraint words)
     constraints: tuple[Constraint, ...]
     parts: tuple[Question, ...] = field(default=())  # set when it asks two things
+    unit: str | None = None  # the unit a figure that answers comes with (a pattern), if known
 
     @property
     def hard(self) -> tuple[Constraint, ...]:
@@ -85,6 +85,8 @@ class Question:
             "subject": list(self.subject),
             "constraints": [c.as_dict() for c in self.constraints],
         }
+        if self.unit:
+            out["unit"] = self.unit
         if self.parts:
             out["parts"] = [p.as_dict() for p in self.parts]
         return out
@@ -102,24 +104,9 @@ def analyse(text: str) -> Question:
         if _PRONOUN.search(piece) or len(part.subject) < 2:
             # "它的导演是谁" / "and when was it built": the subject is in the other part
             extra = tuple(t for t in whole.subject if t not in part.subject)
-            part = Question(
-                part.text,
-                part.lang,
-                part.asks,
-                part.terms + extra,
-                part.subject + extra,
-                part.constraints,
-            )
+            part = replace(part, terms=part.terms + extra, subject=part.subject + extra)
         parts.append(part)
-    return Question(
-        whole.text,
-        whole.lang,
-        whole.asks,
-        whole.terms,
-        whole.subject,
-        whole.constraints,
-        tuple(parts),
-    )
+    return replace(whole, parts=tuple(parts))
 
 
 def _single(text: str) -> Question:
@@ -139,7 +126,25 @@ def _single(text: str) -> Question:
     cue_terms = {t for s, e in cue_spans for t in terms(text[s:e])}
     constraint_terms = {t for c in constraints if c.kind != "name" for t in terms(c.text)}
     subject = tuple(t for t in all_terms if t not in cue_terms and t not in constraint_terms)
-    return Question(text, lang, asks, all_terms, subject or all_terms, constraints)
+    unit = _unit(text, lang) if asks == "number" else None
+    return Question(text, lang, asks, all_terms, subject or all_terms, constraints, (), unit)
+
+
+def _unit(text: str, lang: str) -> str | None:
+    """The unit an answering figure comes with: the counted noun of "how many X", the measure
+    word of "多少X", or the unit a measured noun takes (人数 → 人, revenue → currency)."""
+    for cue, unit in lexicon().units[lang]:
+        match = cue.search(text)
+        if match is None:
+            continue
+        named = match.groupdict().get("unit")
+        if named is None:
+            return unit
+        if lang == "en":
+            stems = terms(named)
+            return rf"\b{re.escape(stems[0])}\w*" if stems else None
+        return re.escape(named)
+    return None
 
 
 def _constraints(text: str) -> tuple[Constraint, ...]:
@@ -174,12 +179,11 @@ def _figure(value: float) -> str:
 
 def split_parts(text: str) -> list[str]:
     """The questions one question asks: 'A? B?', 'what X, and when Y', '2022年和2023年的X',
-    'A和B的X分别…'. A question that asks one thing is returned whole."""
+    'X的A和B', 'A和B的X分别…', 'A多少，B多少'. A question that asks one thing is returned whole."""
     pieces = [p.strip() for p in re.split(r"(?<=[?？])\s*", text) if p.strip()]
     if len(pieces) >= 2:
         return pieces
-    lang = "zh" if has_cjk(text) else "en"
-    if lang == "en":
+    if not has_cjk(text):
         pieces = [p.strip() for p in lexicon().parts["en"].split(text) if p and p.strip()]
         return pieces if len(pieces) >= 2 and all(len(terms(p)) >= 2 for p in pieces) else [text]
     pair = _YEAR_PAIR.search(text)
@@ -188,11 +192,54 @@ def split_parts(text: str) -> list[str]:
             text[: pair.start()] + f"{year}年" + text[pair.end() :].replace("分别", "")
             for year in pair.groups()
         ]
-    stripped = lexicon().parts["zh"].sub("", text).rstrip("？?。 ")
-    join = _ZH_JOIN.match(stripped)
-    if join and normalise(join.group("x")) and _asks_kind(join.group("x")):
-        return [f"{join.group('a')}的{join.group('x')}", f"{join.group('b')}的{join.group('x')}"]
-    return [text]
+    clauses = [c for c in re.split(r"[，,；;]", text) if c.strip()]
+    if len(clauses) == 2 and all(_asks_kind(c) for c in clauses):
+        return [c.strip() for c in clauses]  # "邓伦逃税多少钱，被罚了多少钱"
+    return _conjuncts(text)
+
+
+def _conjuncts(text: str) -> list[str]:
+    """'卡塔尔世界杯德国队和法国队在哪个组' → one question per conjunct, the rest shared.
+
+    Around the last 和/及/与, the right conjunct runs to a repeat of the word before the join
+    ('女子双人10米跳台和男子双人10米跳台') or to the next 的, and the left one is as long; when
+    the word after the join repeats an earlier one ('最佳电视剧和最佳电视动画') the left conjunct
+    starts there. Split only when the question says 分别, or when it asks for a date, a figure,
+    a name or a place about two short things."""
+    import jieba
+
+    jieba.setLogLevel(60)
+    words = jieba.lcut(text)
+    joins = [i for i, w in enumerate(words) if w in _JOINS and 0 < i < len(words) - 1]
+    if not joins:
+        return [text]
+    at = joins[-1]
+    start, end = at - 1, _right_end(words, at)
+    if words[at + 1] in words[:at]:
+        start = max(i for i in range(at) if words[i] == words[at + 1])
+    while end < len(words) and len("".join(words[at + 1 : end])) < len("".join(words[start:at])):
+        end += 1
+    while start > 0 and len("".join(words[start:at])) < len("".join(words[at + 1 : end])):
+        start -= 1
+    left, right = "".join(words[start:at]), "".join(words[at + 1 : end])
+    prefix, suffix = "".join(words[:start]), "".join(words[end:]).replace("分别", "")
+    short = max(len(left), len(right)) <= 5 and _asks_kind(text)
+    if not ("分别" in text or short):
+        return [text]
+    return [prefix + left + suffix, prefix + right + suffix]
+
+
+_JOINS = frozenset({"和", "及", "与", "以及"})
+
+
+def _right_end(words: list[str], at: int) -> int:
+    """Where the right conjunct after the join at `at` ends (exclusive)."""
+    ahead = words[at + 1 : at + 7]
+    if words[at - 1] in ahead:
+        return at + 1 + ahead.index(words[at - 1]) + 1
+    if "的" in ahead[:3]:
+        return at + 1 + ahead.index("的")
+    return at + 2
 
 
 def _asks_kind(tail: str) -> bool:

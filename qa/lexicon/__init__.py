@@ -23,6 +23,7 @@ class Lexicon:
     states: dict[str, re.Pattern[str]]  # kind -> what a sentence that answers it holds
     qualifiers: dict[str, re.Pattern[str]]  # lang -> superlatives and "only", "first"
     parts: dict[str, re.Pattern[str]]  # lang -> a join between two questions in one
+    units: dict[str, list[tuple[re.Pattern[str], str]]]  # lang -> (question cue, unit pattern)
     number_words: dict[str, float]
     months: dict[str, int]
     not_names: frozenset[str]
@@ -41,6 +42,10 @@ def lexicon() -> Lexicon:
         states=compiled(raw["states"]),
         qualifiers=compiled(raw["qualifiers"]),
         parts=compiled(raw["parts"]),
+        units={
+            lang: [(re.compile(cue, re.IGNORECASE), unit) for cue, unit in table.items()]
+            for lang, table in raw["units"].items()
+        },
         number_words={k: float(v) for k, v in raw["number_words"].items()},
         months={k: int(v) for k, v in raw["months"].items()},
         not_names=frozenset(w.lower() for w in raw["not_names"]["words"]),
