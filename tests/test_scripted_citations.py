@@ -34,17 +34,17 @@ def rates(seeded: QAPipeline) -> dict[Mode, Rate]:
 
 
 # Measured where a goal is not reached (the shipped fitted answer weights; see README). The
-# threshold fitted on dev is 0.255; before it is stored in policy.json the answer threshold
-# (0.37) stands in.
+# threshold fitted on dev is 0.265; before it is stored in policy.json the answer threshold
+# (0.40) stands in.
 SHORT: dict[Mode, tuple[bool, str]] = {
     "reworded": (
         True,
-        "the Chinese glosses of English sentences score low with the answer weights: 0.804 "
-        "(41/51) with the answer threshold standing in, 0.902 (46/51) with the fitted 0.255",
+        "the Chinese glosses of English sentences score low with the answer weights: 0.784 "
+        "(40/51) with the answer threshold standing in, 0.902 (46/51) with the fitted 0.265",
     ),
     "unrelated": (
         not UNFITTED,
-        "with the fitted 0.255, 4 of 38 English sentences that state no figure or name pass: 0.105",
+        "with the fitted 0.265, 2 of 39 English sentences that state no figure or name pass: 0.051",
     ),
 }
 
