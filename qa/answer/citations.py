@@ -164,13 +164,18 @@ class CitationChecker:
 
         anchors = anchor_terms(question, idf, self.keyword.idf("\x00unseen"), self.anchors)
         # a claim is a statement like the passage's sentences, not a query: embedded as they are
-        similarity = vectors @ self.embedder.embed_documents([claim])[0]
+        vector = self.embedder.embed_documents([claim])[0]
+        # each sentence alone, and with the one before it (the first has none), as the
+        # extractive answerer compares them
+        joined = vectors + np.concatenate([vectors[:1], vectors[:-1]])
+        joined /= np.linalg.norm(joined, axis=1, keepdims=True).clip(1e-12)
+        similarity = zip((vectors @ vector).tolist(), (joined @ vector).tolist(), strict=True)
         sentences = [record.text[s:e] for s, e in spans]
         contexts = [Context(record.title, record.day, before) for before in ["", *sentences[:-1]]]
         # the passage's rank says nothing about whether it supports the claim: rank 1
         featured = relate(
             [
-                featurise(question, sentence, context, float(sim), 1, idf, anchors)
+                featurise(question, sentence, context, sim, 1, idf, anchors)
                 for sentence, context, sim in zip(sentences, contexts, similarity, strict=True)
             ]
         )

@@ -88,7 +88,7 @@ class ExtractiveAnswerer:
         first; ineligible ones (a year or day the question names is missing) score 0.
         Sentence spans and vectors were computed at ingest: only the question is embedded."""
         spans, vectors = self._spans(hits)
-        sims = vectors @ query_vector if spans else np.zeros(0)
+        sims = vectors @ query_vector if spans else np.zeros((0, 2))
         idf = self._idf_of(question)
         anchors = self._anchors(question, idf)
         ranks = {id(h): i for i, h in enumerate(hits, start=1)}
@@ -98,7 +98,7 @@ class ExtractiveAnswerer:
                     question,
                     hit.record.text[s:e],
                     Context(hit.record.title, hit.record.day, before),
-                    float(sim),
+                    (float(sim[0]), float(sim[1])),
                     ranks[id(hit)],
                     idf,
                     anchors,
@@ -114,15 +114,15 @@ class ExtractiveAnswerer:
         return sorted(out, key=lambda c: -c.score)
 
     def _spans(self, hits: list[Hit]) -> tuple[list[tuple[Hit, int, int, str]], np.ndarray]:
-        """(hit, start, end, sentence before) of every distinct non-title sentence, and the
-        sentences' stored vectors."""
+        """(hit, start, end, sentence before) of every distinct non-title sentence, and two
+        stored vectors per sentence: its own, and its own plus the one before (its context)."""
         stored = self.keyword.sentence_vectors(self.keyword.rows([h.record.id for h in hits]))
         seen: set[tuple[str, int]] = set()
-        out, kept, row = [], [], 0
+        out, kept, before, row = [], [], [], 0
         for hit in hits:
             record = hit.record
             previous = ""
-            for s, e in record.sentences:
+            for i, (s, e) in enumerate(record.sentences):
                 key = (record.source, record.start + s)
                 text = record.text[s:e]
                 title = record.start + s < len(record.title) and record.title.startswith(text)
@@ -130,9 +130,13 @@ class ExtractiveAnswerer:
                     seen.add(key)
                     out.append((hit, s, e, previous))
                     kept.append(row)
+                    before.append(row - 1 if i else row)
                 previous = text
                 row += 1
-        return out, stored[kept]
+        own = stored[kept]
+        context = own + stored[before]
+        context /= np.linalg.norm(context, axis=1, keepdims=True).clip(1e-12)
+        return out, np.stack([own, context], axis=1) if kept else np.zeros((0, 2, 1))
 
     def _idf_of(self, question: Question) -> Callable[[str], float]:
         weights = {t: self.keyword.idf(t) for t in question.terms}

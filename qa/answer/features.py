@@ -24,6 +24,7 @@ FEATURES = (
     "support_sentence",  # the same share in the sentence alone
     "subject",  # the sentence (or the one before) holds one of the question's rarest terms
     "similarity",  # cosine of question and sentence embeddings
+    "similarity_context",  # the same with the sentence before added to the sentence
     "kind",  # holds the kind of thing asked (a figure, a date, a name, a definition...)
     "unit",  # its figure comes with the unit asked for ("how many workers": N workers; 1 if none)
     "constraints",  # share of the question's names, figures and qualifiers it meets
@@ -41,7 +42,7 @@ FEATURES = (
     "support_gap",
     "similarity_gap",
 )
-_RELATIVE = {"support_gap": "support_sentence", "similarity_gap": "similarity"}
+_RELATIVE = {"support_gap": "support", "similarity_gap": "similarity"}
 _ASKED_MARK = re.compile(r"[?？]\s*[”\"'’)）]*\s*$")
 
 
@@ -72,14 +73,15 @@ def featurise(
     question: Question,
     sentence: str,
     context: Context,
-    similarity: float,
+    similarity: tuple[float, float],
     rank: int,
     idf: Callable[[str], float],
     anchors: frozenset[str],
 ) -> Featured:
     """The features of one sentence as an answer to `question`.
 
-    `idf` weighs the question's terms; `anchors` are its rarest terms the index holds (see
+    `similarity` is the question's cosine with the sentence and with the sentence and the one
+    before it; `idf` weighs the question's terms; `anchors` are its rarest terms the index holds (see
     `anchor_terms`), one of which the sentence or the one before must name.
     """
     own = sentence_terms(sentence)
@@ -101,7 +103,8 @@ def featurise(
         "support": sum(w for t, w in weights.items() if t in around) / total,
         "support_sentence": sum(w for t, w in weights.items() if t in own) / total,
         "subject": float(not anchors or bool(anchors & (own | sentence_terms(context.before)))),
-        "similarity": max(0.0, similarity),
+        "similarity": max(0.0, similarity[0]),
+        "similarity_context": max(0.0, similarity[1]),
         "kind": float(holds_kind(question, sentence)),
         "unit": float(question.unit is None or figure_with_unit(sentence, question.unit)),
         "constraints": met / len(soft) if soft else 1.0,

@@ -6,8 +6,9 @@ Tuning data, and only tuning data: the seeds' dev split (`evals/qa_pairs.jsonl`)
 half of the RGB benchmark (every tuning item over its full corpus; the rejected third again over
 the reject corpus, where it must be declined). A candidate sentence is a positive example when
 it holds a gold answer (RGB) or a key fact (seeds). The weights come from an L2-regularised
-logistic regression over the candidates' named features; the threshold is the one that
-maximises, averaged over the data sources, the mean of answer accuracy and rejection.
+logistic regression over the candidates' named features, refined by a coordinate search
+(`qa.answer.search`) with the threshold that maximises, weighed over the data sources, the mean
+of answer accuracy and rejection.
 Checking and test splits are never read.
 """
 
@@ -17,7 +18,6 @@ import argparse
 import datetime as dt
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,20 +27,11 @@ from qa.answer.facts import normalise
 from qa.answer.features import FEATURES
 from qa.answer.policy import Policy
 from qa.answer.question import analyse
+from qa.answer.search import Case, Part, best_threshold, outcomes, refine
 from qa.config import Settings
 from qa.pipeline import QAPipeline
 
 _L2 = 1.0  # ridge penalty; 1.0 beat 0.1, 10 and 100 on the tuning objective
-
-
-@dataclass
-class Instance:
-    """One question over one corpus: its parts' candidate features and labels."""
-
-    source: str
-    should_answer: bool
-    parts: list[tuple[np.ndarray, np.ndarray, int]]  # eligible candidates' features n×f, which
-    # gold parts each holds (n×g), and how many sentences may answer the part
 
 
 def instance(
@@ -49,7 +40,7 @@ def instance(
     holds: Callable[[str], list[bool]],
     source: str,
     answer: bool,
-) -> Instance:
+) -> Case:
     """Retrieve for a question as `ask` does and label every eligible candidate with the gold
     parts it holds (`holds`; none when the question must be declined)."""
     analysis = analyse(question)
@@ -65,12 +56,12 @@ def instance(
         y = np.array([holds(c.text) if answer else [False] * gold for c in eligible], dtype=bool)
         most = most_sentences(part, not analysis.parts, pipeline.settings.answer_sentences)
         parts.append(
-            (x.reshape(len(eligible), len(FEATURES)), y.reshape(len(eligible), gold), most)
+            Part(x.reshape(len(eligible), len(FEATURES)), y.reshape(len(eligible), gold), most)
         )
-    return Instance(source, answer, parts)
+    return Case(source, answer, parts)
 
 
-def seed_instances(settings: Settings, dataset: Path, cache: Path) -> list[Instance]:
+def seed_instances(settings: Settings, dataset: Path, cache: Path) -> list[Case]:
     """The seeds' dev split over the seed articles."""
     from qa.evaluation import load_dataset
 
@@ -87,9 +78,7 @@ def seed_instances(settings: Settings, dataset: Path, cache: Path) -> list[Insta
     return out
 
 
-def rgb_instances(
-    settings: Settings, bench: Path, cache: Path, limit: int | None
-) -> list[Instance]:
+def rgb_instances(settings: Settings, bench: Path, cache: Path, limit: int | None) -> list[Case]:
     """The tuning half of each RGB set, over its full and its reject corpus."""
     from qa.rgb import SETS, build_corpus, contains_answer, load_items
     from qa.rgb_eval import pipeline_for
@@ -113,7 +102,7 @@ def rgb_instances(
     return out
 
 
-def fit_weights(instances: list[Instance]) -> tuple[np.ndarray, float]:
+def fit_weights(instances: list[Case]) -> tuple[np.ndarray, float]:
     """L2-regularised logistic regression by Newton's method, each source weighing its share.
 
     Written out (20 lines of numpy) rather than taken from scikit-learn: the product needs
@@ -122,10 +111,8 @@ def fit_weights(instances: list[Instance]) -> tuple[np.ndarray, float]:
     rows, labels, weights = [], [], []
     sources = sorted({i.source for i in instances})
     for source in sources:
-        xs = [x for i in instances if i.source == source for x, _, _ in i.parts if len(x)]
-        ys = [
-            y.any(axis=1) for i in instances if i.source == source for x, y, _ in i.parts if len(x)
-        ]
+        parts = [p for i in instances if i.source == source for p in i.parts if len(p.x)]
+        xs, ys = [p.x for p in parts], [p.y.any(axis=1) for p in parts]
         if not xs:
             continue
         x, y = np.vstack(xs), np.concatenate(ys)
@@ -149,31 +136,6 @@ def fit_weights(instances: list[Instance]) -> tuple[np.ndarray, float]:
     return beta[:-1], float(beta[-1])
 
 
-def outcomes(instances: list[Instance], policy: Policy) -> dict[str, dict[str, float]]:
-    """Per source, as the policy would decide: accuracy (the accepted sentences of all parts
-    together hold every gold part, as RGB scores), rejection, and false refusals."""
-    table: dict[str, dict[str, list[float]]] = {}
-    for inst in instances:
-        answered, covered = False, None
-        for x, y, most in inst.parts:
-            scores = np.array([policy.score(dict(zip(FEATURES, row, strict=True))) for row in x])
-            taken = [i for i in np.argsort(-scores)[:most] if policy.accepts(scores[i])]
-            answered = answered or bool(taken)
-            held = y[taken].any(axis=0) if taken else np.zeros(y.shape[1], dtype=bool)
-            covered = held if covered is None else covered | held
-        right = covered is not None and bool(covered.all())
-        stats = table.setdefault(inst.source, {"accuracy": [], "rejection": [], "refused": []})
-        if inst.should_answer:
-            stats["accuracy"].append(float(right))
-            stats["refused"].append(float(not answered))
-        else:
-            stats["rejection"].append(float(not answered))
-    return {
-        source: {k: round(float(np.mean(v)), 4) for k, v in stats.items() if v}
-        for source, stats in table.items()
-    }
-
-
 def share(source: str, sources: list[str]) -> float:
     """The weight of a data source: the seeds and RGB weigh half each, RGB's sets share its
     half (the product's own domain and news nobody tuned for count the same)."""
@@ -183,34 +145,23 @@ def share(source: str, sources: list[str]) -> float:
     return 0.5 if source == "seeds" else 0.5 / len(rgb)
 
 
-def objective(result: dict[str, dict[str, float]]) -> float:
-    """Over sources, weighted by `share`: the mean of accuracy and rejection."""
-    sources = sorted(result)
-    return sum(
-        share(s, sources) * (result[s].get("accuracy", 0) + result[s].get("rejection", 0)) / 2
-        for s in sources
-    )
-
-
-def fit(instances: list[Instance], described: dict[str, object]) -> Policy:
-    """Weights by logistic regression, then the threshold that maximises `objective`."""
+def fit(instances: list[Case], described: dict[str, object]) -> Policy:
+    """Weights by logistic regression, refined with the threshold on the decision objective
+    (`qa.answer.search`)."""
     coef, bias = fit_weights(instances)
+    logistic, _ = best_threshold(instances, coef, bias, share)
+    coef, bias, threshold, best = refine(instances, coef, bias, share)
     weights = dict(zip(FEATURES, (float(c) for c in coef), strict=True))
-    best: tuple[float, float] = (-1.0, 0.5)
-    for threshold in np.linspace(0.02, 0.98, 97):
-        trial = Policy(weights, bias, float(threshold), "trial", {})
-        best = max(best, (objective(outcomes(instances, trial)), float(threshold)))
-    version = "fitted-" + dt.date.today().isoformat()
-    policy = Policy(weights, bias, best[1], version, {})
     return Policy(
         weights,
         bias,
-        best[1],
-        version,
+        threshold,
+        "fitted-" + dt.date.today().isoformat(),
         {
             **described,
-            "tuning_outcomes": outcomes(instances, policy),
-            "objective": round(best[0], 4),
+            "tuning_outcomes": outcomes(instances, coef, bias, threshold),
+            "objective": round(best, 4),
+            "objective_of_the_logistic_fit_alone": round(logistic, 4),
         },
     )
 
