@@ -34,17 +34,17 @@ def rates(seeded: QAPipeline) -> dict[Mode, Rate]:
 
 
 # Measured where a goal is not reached (the shipped fitted answer weights; see README). The
-# threshold fitted on dev is 0.265; before it is stored in policy.json the answer threshold
-# (0.40) stands in.
+# threshold fitted on dev is 0.190; before it is stored in policy.json the answer threshold
+# (0.22) stands in.
 SHORT: dict[Mode, tuple[bool, str]] = {
     "reworded": (
-        True,
-        "the Chinese glosses of English sentences score low with the answer weights: 0.784 "
-        "(40/51) with the answer threshold standing in, 0.902 (46/51) with the fitted 0.265",
+        UNFITTED,
+        "with the answer threshold standing in, Chinese glosses of English sentences score too "
+        "low: 0.922 (47/51); with the fitted 0.190 it is 0.980",
     ),
     "unrelated": (
         not UNFITTED,
-        "with the fitted 0.265, 2 of 39 English sentences that state no figure or name pass: 0.051",
+        "with the fitted 0.190, 2 of 39 English sentences that state no figure or name pass: 0.051",
     ),
 }
 
