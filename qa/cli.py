@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -428,14 +429,23 @@ def _print_answer(answer: Any, as_json: bool, why: bool = False) -> None:
     if as_json:
         click.echo(json.dumps(answer.model_dump(mode="json"), ensure_ascii=False, indent=2))
         return
-    click.echo(answer.text)
+    from qa.render import UNVERIFIED
+
+    unverified = {c.n for c in answer.citations if not c.verified}
+    click.echo(
+        re.sub(
+            r"\[(\d+)\]",
+            lambda m: f"[{m[1]}, unverified]" if int(m[1]) in unverified else m[0],
+            answer.text,
+        )
+    )
     if answer.notice:
         click.echo(f"note: {answer.notice}")
     if answer.citations:
         click.echo("\nSources:")
     for c in answer.citations:
         when = f", {c.date.isoformat()}" if c.date else ""
-        checked = "" if c.verified else " (not supported by this passage)"
+        checked = "" if c.verified else f" (unverified: {UNVERIFIED})"
         click.echo(f"[{c.n}] {c.title} ({c.source}{when}), chars {c.start}-{c.end}{checked}")
     if why and answer.trace is not None:
         click.echo("\nWhy:")

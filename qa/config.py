@@ -109,18 +109,6 @@ class Settings(BaseSettings):
         description="When no citation of an LLM answer checks out: mark it with a notice, "
         "or replace it with the extractive answer.",
     )
-    citation_min_support: float = Field(
-        0.5,
-        ge=0,
-        le=1,
-        description="Share of a claim's key terms its cited sentence must hold to verify it.",
-    )
-    citation_min_similarity: float = Field(
-        0.6,
-        ge=-1,
-        le=1,
-        description="Or the least claim-sentence cosine that verifies it (e.g. across languages).",
-    )
     prompts_dir: Path = Field(
         Path(__file__).resolve().parent.parent / "prompts",
         description="Folder of the prompt templates (answer.md, condense.md).",

@@ -113,7 +113,9 @@ class QAPipeline:
         """The LLM answerer over the configured endpoint (ConfigError when there is none)."""
         from qa.answer.llm import LLMAnswerer
 
-        checker = CitationChecker(self.embedder, self.store.keyword, self.settings)
+        checker = CitationChecker(
+            self.embedder, self.store.keyword, self.answerer.policy, self.settings.anchor_terms
+        )
         return LLMAnswerer(self.settings, checker)
 
     def with_settings(self, **changes: object) -> QAPipeline:
@@ -182,7 +184,14 @@ class QAPipeline:
                 draft = self._extractive(
                     analysis, hits, vector, part_vectors, f"{exc}. Showing the extractive answer."
                 )
-            if draft and draft.notice and self.settings.llm_on_unverified == "extractive":
+            # only an answer none of whose citations checks out is replaced (see the setting)
+            unchecked = (
+                backend == "llm"
+                and draft is not None
+                and not draft.refused
+                and not any(c.verified for c in draft.citations)
+            )
+            if unchecked and self.settings.llm_on_unverified == "extractive":
                 backend = "extractive"
                 draft = self._extractive(
                     analysis,

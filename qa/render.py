@@ -19,6 +19,7 @@ from qa.models import Answer, Citation
 _MARKDOWN = {ch: f"&#{ord(ch)};" for ch in "[]()!*_`~#|\\:$.{}<>&\"'"}
 _MARKER = re.compile(r"&#91;(\d{1,3})&#93;")
 CLOSEST_ARTICLES = 3
+UNVERIFIED = "the cited passage does not state this claim"
 
 
 def escape(text: str) -> str:
@@ -27,9 +28,19 @@ def escape(text: str) -> str:
     return re.sub(r"\r?\n", "<br>", out)
 
 
-def _markers(escaped: str) -> str:
-    """Make the escaped `[n]` markers stand out as citation references."""
-    return _MARKER.sub(r'<span class="qa-ref">[\1]</span>', escaped)
+def _markers(escaped: str, unverified: frozenset[int] = frozenset()) -> str:
+    """Make the escaped `[n]` markers stand out as citation references; the markers of
+    citations whose passage does not state the claim say so."""
+
+    def marker(m: re.Match[str]) -> str:
+        if int(m.group(1)) in unverified:
+            return (
+                f'<span class="qa-ref qa-unverified" title="{UNVERIFIED}">'
+                f"[{m.group(1)}, unverified]</span>"
+            )
+        return f'<span class="qa-ref">[{m.group(1)}]</span>'
+
+    return _MARKER.sub(marker, escaped)
 
 
 def render_question(question: str) -> str:
@@ -63,7 +74,9 @@ def render_sources(answer: Answer) -> str:
     items = []
     for c in answer.citations:
         when = f" · {c.date.isoformat()}" if c.date else ""
-        unverified = "" if c.verified else ' <span class="qa-unverified">(not verified)</span>'
+        unverified = (
+            "" if c.verified else f' <span class="qa-unverified">(unverified: {UNVERIFIED})</span>'
+        )
         items.append(
             f'<li><span class="qa-ref">[{c.n}]</span> <b>{escape(c.title)}</b>{when} · '
             f"<code>{escape(c.source)}</code>{unverified}"
@@ -113,7 +126,8 @@ def render_answer(answer: Answer, titles: Mapping[str, str]) -> str:
             f"<p>{_markers(escape(answer.text))}</p>{_closest(answer, titles)}</div>"
         )
     else:
-        parts.append(f'<div class="qa-answer">{_markers(escape(answer.text))}</div>')
+        unverified = frozenset(c.n for c in answer.citations if not c.verified)
+        parts.append(f'<div class="qa-answer">{_markers(escape(answer.text), unverified)}</div>')
         parts.append(render_sources(answer))
     parts.append(render_trace(answer))
     return "".join(parts)

@@ -43,6 +43,7 @@ EXAMPLES = [
 TABLE_HEADERS = ["Title", "Date", "Chunks", "File"]
 CSS = """
 .qa-ref { font-weight: 600; color: var(--color-accent); }
+.qa-unverified { color: #c05621; }
 .qa-refusal { border-left: 4px solid #b7791f; background: #fffaf0; padding: .4em .8em; }
 .qa-refusal-head { font-weight: 600; color: #975a16; }
 .qa-error { border-left: 4px solid #c53030; background: #fff5f5; padding: .4em .8em; }

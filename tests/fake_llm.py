@@ -3,12 +3,14 @@
 Each instance plays one `behaviour`: "answer" streams `replies` in turn (the last repeats),
 "echo_system" streams the system prompt back, "401", "429" (for the first `failures` requests,
 then answers), "garbage", "stall" (one piece, then silence for up to `stall_s`) and "empty".
+"script" streams what `script` makes of the request's messages (see tests/scripted_llm.py).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -22,11 +24,13 @@ class FakeLLM:
         replies: tuple[str, ...] = ("",),
         failures: int = 10**6,
         stall_s: float = 5.0,
+        script: Callable[[list[dict[str, Any]]], str] | None = None,
     ) -> None:
         self.behaviour = behaviour
         self.replies = replies
         self.failures = failures
         self.stall_s = stall_s
+        self.script = script
         self.requests: list[dict[str, Any]] = []
         self._stop = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -68,6 +72,8 @@ class FakeLLM:
                     self._stream(body, str(body["messages"][0]["content"]))
                 elif behaviour == "empty":
                     self._stream(body, "")
+                elif behaviour == "script" and fake.script is not None:
+                    self._stream(body, fake.script(body["messages"]))
                 else:
                     self._stream(body, fake.replies[min(len(fake.requests), len(fake.replies)) - 1])
 

@@ -105,3 +105,31 @@ def test_eval_prints_a_table_writes_reports_and_gates(project: Path) -> None:
         "eval", "--dataset", dataset, "--split", "dev", "--no-gate", "--out", "report", cwd=project
     )
     assert ok.returncode == 0
+
+
+def test_printed_answer_marks_an_unverified_citation(capsys: pytest.CaptureFixture[str]) -> None:
+    from qa.cli import _print_answer
+    from qa.models import Answer, Citation
+
+    def citation(n: int, verified: bool) -> Citation:
+        return Citation(
+            n=n, source="a.txt", title="T", date=None, quote="q", start=0, end=1, verified=verified
+        )
+
+    answer = Answer(
+        question="q",
+        text="It has 70 firms [1], and 90 more [2].",
+        refused=False,
+        citations=[citation(1, True), citation(2, False)],
+        passages=[],
+        backend="llm",
+        timings={},
+        notice="1 of this answer's 2 claims could not be checked",
+    )
+    _print_answer(answer, as_json=False)
+    out = capsys.readouterr().out
+    assert out.startswith("It has 70 firms [1], and 90 more [2, unverified].")
+    assert (
+        "[2] T (a.txt), chars 0-1 (unverified: the cited passage does not state this claim)" in out
+    )
+    assert "note: 1 of this answer's 2 claims could not be checked" in out

@@ -21,6 +21,7 @@ from qa.answer.retrieval import Hit
 from qa.errors import BackendError, ConfigError
 from qa.models import Answer
 from qa.pipeline import QAPipeline
+from qa.render import render_answer
 
 from .fake_llm import FakeLLM
 
@@ -85,6 +86,25 @@ def test_unsupported_claim_is_flagged(seeded: QAPipeline) -> None:
         replaced = llm(seeded, fake.url, llm_on_unverified="extractive").ask(PINGHU)
     assert replaced.backend == "extractive" and "70 enterprises" in replaced.text
     assert replaced.notice and "extractive answer is shown" in replaced.notice
+
+
+def test_a_claim_with_a_changed_figure_is_flagged_beside_a_verified_one(
+    seeded: QAPipeline,
+) -> None:
+    n = pinghu_passage(seeded)
+    reply = f"The cluster has more than 70 enterprises [{n}], and more than 90 firms [{n}]."
+    with FakeLLM("answer", (reply,)) as fake:
+        answer = llm(seeded, fake.url).ask(PINGHU)
+    assert [c.verified for c in answer.citations] == [True, False]
+    assert (
+        answer.text == "The cluster has more than 70 enterprises [1], and more than 90 firms [2]."
+    )
+    assert answer.notice == (
+        "1 of this answer's 2 claims could not be checked against the passage it cites: "
+        "its citation is marked unverified."
+    )
+    html = render_answer(answer, {})
+    assert '<span class="qa-ref">[1]</span>' in html and "[2, unverified]</span>" in html
 
 
 def test_model_refusal_sets_refused(seeded: QAPipeline) -> None:

@@ -58,6 +58,13 @@ def test_answer_shows_markers_sources_and_the_marked_quote() -> None:
     assert "\n\n" not in html
 
 
+def test_an_unverified_citation_is_marked_in_the_text_and_the_sources() -> None:
+    unverified = answer().citations[0].model_copy(update={"verified": False})
+    html = render_answer(answer(citations=[unverified]), {})
+    assert '<span class="qa-ref qa-unverified"' in html and "[1, unverified]</span>" in html
+    assert "(unverified: the cited passage does not state this claim)" in html
+
+
 def test_refusal_looks_different_and_lists_the_closest_articles() -> None:
     refused = answer(refused=True, text="The articles do not say.", citations=[])
     html = render_answer(refused, {"003_a.txt": "Pinghu clusters"})

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa.answer.citations import cite
-from qa.answer.features import Context, Featured, featurise, relate, sentence_terms
+from qa.answer.features import (
+    Context,
+    Featured,
+    anchor_terms,
+    featurise,
+    relate,
+    sentence_terms,
+)
 from qa.answer.policy import Policy
 from qa.answer.question import Question
 from qa.answer.retrieval import Hit
@@ -136,10 +143,8 @@ class ExtractiveAnswerer:
         return lambda term: weights.get(term, 0.0)
 
     def _anchors(self, question: Question, idf: Callable[[str], float]) -> frozenset[str]:
-        """The question's rarest subject terms that the articles hold: what it is about."""
         unseen = self.keyword.idf("\x00unseen")
-        known = sorted({t for t in question.subject if idf(t) < unseen}, key=lambda t: (-idf(t), t))
-        return frozenset(known[: self.settings.anchor_terms])
+        return anchor_terms(question, idf, unseen, self.settings.anchor_terms)
 
     def answer(
         self,

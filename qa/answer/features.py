@@ -144,6 +144,15 @@ def featurise(
     return Featured(values, None)
 
 
+def anchor_terms(
+    question: Question, idf: Callable[[str], float], unseen: float, most: int
+) -> frozenset[str]:
+    """The question's `most` rarest subject terms that the articles hold (an idf under
+    `unseen`, the idf of a term no article has): what it is about."""
+    known = sorted({t for t in question.subject if idf(t) < unseen}, key=lambda t: (-idf(t), t))
+    return frozenset(known[:most])
+
+
 def relate(featured: list[Featured]) -> list[Featured]:
     """Add the features that compare each eligible candidate with the best of the others."""
     eligible = [f for f in featured if f.ineligible is None]

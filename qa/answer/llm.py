@@ -178,6 +178,8 @@ class LLMAnswerer:
                 "None of this answer's citations could be checked against the articles: "
                 "treat it with care."
             )
+        elif checked.unverified:
+            notice = unverified_notice(checked.unverified, checked.claimed)
         return Draft(text=checked.text, refused=False, citations=checked.citations, notice=notice)
 
     def leaks(self, text: str) -> bool:
@@ -198,6 +200,19 @@ class LLMAnswerer:
         if not rewritten or len(rewritten) > 3 * len(question) + 200:  # a ramble, not a question
             return question
         return rewritten
+
+
+def unverified_notice(unverified: int, claims: int) -> str:
+    """The notice of an answer only some of whose claims its cited passages state."""
+    if unverified == 1:
+        return (
+            f"1 of this answer's {claims} claims could not be checked against the passage it "
+            "cites: its citation is marked unverified."
+        )
+    return (
+        f"{unverified} of this answer's {claims} claims could not be checked against the "
+        "passages they cite: their citations are marked unverified."
+    )
 
 
 def _flat(text: str) -> str:

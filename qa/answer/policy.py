@@ -1,7 +1,8 @@
-"""The answer policy: one logistic score over a candidate's named features, and the cut-off
-above which a sentence answers. Its parameters are fitted on tuning data by
-`python -m qa.answer.fit` and stored in `policy.json` beside this module; nothing here is tuned
-by hand.
+"""The answer policy: one logistic score over a candidate's named features, the cut-off above
+which a sentence answers, and the cut-off above which a sentence supports an LLM's cited claim
+(`qa.answer.citations`). Its parameters are fitted on tuning data by `python -m qa.answer.fit`
+(the citation cut-off by `qa.answer.citation_fit`) and stored in `policy.json` beside this
+module; nothing here is tuned by hand.
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ from qa.errors import ConfigError
 
 @dataclass(frozen=True)
 class Policy:
-    """Weights per feature, a bias and the threshold on the resulting probability."""
+    """Weights per feature, a bias and the thresholds on the resulting probability."""
 
     weights: dict[str, float]
     bias: float
     threshold: float
     version: str
     fitted_on: dict[str, Any]
+    # a claim scored with its cited sentence as the answer to it; None: not fitted yet, so the
+    # answer threshold stands in
+    citation_threshold: float | None = None
 
     def score(self, values: dict[str, float]) -> float:
         """The probability that a sentence with these feature values answers the question."""
@@ -37,6 +41,11 @@ class Policy:
         """Whether a score is high enough to answer."""
         return score >= self.threshold
 
+    def supports(self, score: float) -> bool:
+        """Whether a claim–sentence score is high enough for the sentence to verify the claim."""
+        cut = self.threshold if self.citation_threshold is None else self.citation_threshold
+        return score >= cut
+
     def to_json(self) -> dict[str, Any]:
         """The data-file form of the policy."""
         return {
@@ -45,6 +54,11 @@ class Policy:
             "weights": [round(w, 6) for w in self.weights.values()],
             "bias": round(self.bias, 6),
             "threshold": round(self.threshold, 6),
+            **(
+                {"citation_threshold": round(self.citation_threshold, 6)}
+                if self.citation_threshold is not None
+                else {}
+            ),
             "fitted_on": self.fitted_on,
         }
 
@@ -62,6 +76,9 @@ def parse_policy(data: dict[str, Any], where: str) -> Policy:
             threshold=float(data["threshold"]),
             version=str(data["version"]),
             fitted_on=dict(data.get("fitted_on", {})),
+            citation_threshold=(
+                float(data["citation_threshold"]) if "citation_threshold" in data else None
+            ),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(
