@@ -102,8 +102,8 @@ def featurise(
     """The features of one sentence as an answer to `question`.
 
     `similarity` is the question's cosine with the sentence and with the sentence and the one
-    before it; `idf` weighs the question's terms; `anchors` are its rarest terms the index holds (see
-    `anchor_terms`), one of which the sentence or the one before must name.
+    before it; `idf` weighs the question's terms; `anchors` are its rarest terms the index
+    holds (see `anchor_terms`), one of which the sentence or the one before must name.
     """
     own = sentence_terms(sentence)
     around = own | sentence_terms(context.title) | sentence_terms(context.before)
