@@ -42,7 +42,7 @@ def test_compare_retrieval_on_three_english_questions_with_use_and_bm25(tmp_path
         for line in report.splitlines()
         if line.startswith("| ") and "|---" not in line
     }
-    assert {"bm25", "dense use", "hybrid use 1:1 k=60 (default)"} <= set(rows)
+    assert {"bm25", "dense use", "hybrid use 0.5:2 k=60 (default)"} <= set(rows)
     assert all(0.0 <= float(v) <= 1.0 for k in ("bm25", "dense use") for v in rows[k])
     assert "minilm" not in report and "LangChain" not in report  # only what was asked for
     assert report in result.output
