@@ -159,7 +159,7 @@ class QAPipeline:
         clock = time.perf_counter()
         analysis = analyse(query)  # once: its terms serve BM25, features and the policy
         timings["analyse"] = _ms(clock)
-        hits, vector, part_vectors = self.retrieve(
+        hits, vector, per_part = self.retrieve(
             analysis,
             k=k or self.settings.top_k,
             filters=Filters(frozenset(sources) if sources is not None else None, since, until),
@@ -182,7 +182,7 @@ class QAPipeline:
                     raise
                 backend = "extractive"
                 draft = self._extractive(
-                    analysis, hits, vector, part_vectors, f"{exc}. Showing the extractive answer."
+                    analysis, hits, vector, per_part, f"{exc}. Showing the extractive answer."
                 )
             # only an answer none of whose citations checks out is replaced (see the setting)
             unchecked = (
@@ -197,11 +197,11 @@ class QAPipeline:
                     analysis,
                     hits,
                     vector,
-                    part_vectors,
+                    per_part,
                     "The LLM's answer could not be checked against the "
                     "articles, so the extractive answer is shown.",
                 )
-        draft = draft or self.answerer.answer(analysis, hits, vector, part_vectors)
+        draft = draft or self.answerer.answer(analysis, hits, vector, per_part)
         timings["answer"] = _ms(clock)
         timings["total"] = _ms(started)
         answer = Answer(
@@ -254,8 +254,9 @@ class QAPipeline:
         filters: Filters | None = None,
         mode: Mode = "hybrid",
         timings: dict[str, float] | None = None,
-    ) -> tuple[list[Hit], np.ndarray, list[np.ndarray] | None]:
-        """The passages for an analysed question, its vector, and its parts' vectors.
+    ) -> tuple[list[Hit], np.ndarray, list[tuple[list[Hit], np.ndarray]] | None]:
+        """The passages for an analysed question, its vector, and each part's own passages
+        and vector.
 
         A question that asks two things retrieves for each part (k passages each, taken in
         turn), since the two answers are usually in different articles."""
@@ -286,17 +287,17 @@ class QAPipeline:
             for hits, _ in found:
                 if rank < len(hits):
                     merged.setdefault(hits[rank].record.id, hits[rank])
-        return list(merged.values()), found[0][1], [vector for _, vector in found]
+        return list(merged.values()), found[0][1], found
 
     def _extractive(
         self,
         question: Question,
         hits: list[Hit],
         vector: np.ndarray,
-        part_vectors: list[np.ndarray] | None,
+        per_part: list[tuple[list[Hit], np.ndarray]] | None,
         notice: str,
     ) -> Draft:
-        return replace(self.answerer.answer(question, hits, vector, part_vectors), notice=notice)
+        return replace(self.answerer.answer(question, hits, vector, per_part), notice=notice)
 
     def articles(self) -> list[ArticleInfo]:
         """Every indexed article, newest first (undated last)."""

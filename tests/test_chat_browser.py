@@ -39,7 +39,7 @@ STARTUP_SECONDS = 240
 ANSWER_MS = 120_000
 
 # Imported by the server's Python at start-up (PYTHONPATH): logs outside connections.
-AUDIT_HOOK = '''
+AUDIT_HOOK = """
 import os, sys
 
 _LOG = os.environ["QA_TEST_NETLOG"]
@@ -62,7 +62,7 @@ def _hook(event, args):
 
 
 sys.addaudithook(_hook)
-'''
+"""
 
 
 @dataclass
@@ -187,12 +187,13 @@ def test_page_loads_with_examples_and_settings(page: Any) -> None:
 
 
 def test_cited_answer_names_the_article(page: Any) -> None:
-    html = ask(page, "How many enterprises are in the Pinghu CNC machine tool cluster?")
-    assert "[1]" in html and "70 enterprises" in html
+    html = ask(page, "When was Haichen Precision Machinery established?")
+    assert "[1]" in html and "1998" in html
     page.locator("#chat summary").last.click()  # open the Sources section
     sources = page.locator("#chat .qa-sources").last
     assert PINGHU in sources.inner_text()
-    assert "70 enterprises" in sources.locator("mark").first.inner_text()
+    assert "1998" in sources.locator("mark").first.inner_text()
+    assert "Why this answer?" in page.locator("#chat .qa-why").last.inner_text()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "chat-cited-answer.png"), full_page=True)
 
@@ -221,9 +222,7 @@ def test_script_in_a_question_or_an_article_never_runs(page: Any, server: Server
     page.locator("#chat summary").last.click()
     page.get_by_role("tab", name="Articles").click()
     page.locator("#articles").get_by_text("xss_payload.txt").last.click()
-    page.wait_for_function(
-        "() => document.querySelector('#text textarea').value.includes('1,234')"
-    )
+    page.wait_for_function("() => document.querySelector('#text textarea').value.includes('1,234')")
     assert page.evaluate("() => window.__xss") is None
     for selector in ("#chat a[href*='evil']", "img[src*='evil']", "img[src='x']"):
         assert page.locator(selector).count() == 0, selector
@@ -234,9 +233,7 @@ def test_gradio_client_calls_the_ask_api(server: Server) -> None:
     from gradio_client import Client
 
     client = Client(server.url, verbose=False)
-    answer = client.predict(
-        "How many enterprises are in the Pinghu CNC machine tool cluster?", 5, api_name="/ask"
-    )
+    answer = client.predict("When was Haichen Precision Machinery established?", 5, api_name="/ask")
     assert answer["refused"] is False and answer["citations"][0]["source"] == PINGHU
 
 

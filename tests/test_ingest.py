@@ -20,7 +20,7 @@ PINGHU = "003_741e1901b211ff40.txt"
 
 def test_first_ask_builds_the_index(pipeline: QAPipeline) -> None:
     assert not pipeline.store.exists()
-    answer = pipeline.ask("How many enterprises are in the Pinghu CNC machine tool cluster?")
+    answer = pipeline.ask("When was Haichen Precision Machinery established?")
     assert pipeline.store.exists()
     assert answer.citations and answer.citations[0].source == PINGHU
 

@@ -151,16 +151,18 @@ class ExtractiveAnswerer:
         question: Question,
         hits: list[Hit],
         query_vector: np.ndarray,
-        part_vectors: list[np.ndarray] | None = None,
+        retrieved: list[tuple[list[Hit], np.ndarray]] | None = None,
     ) -> Draft:
-        """The sentences the policy accepts, shaped by what was asked, or a refusal."""
+        """The sentences the policy accepts, shaped by what was asked, or a refusal.
+
+        `retrieved` holds each part's own passages and vector when the question has parts."""
         parts = list(question.parts) or [question]
-        vectors = part_vectors or [query_vector] * len(parts)
+        own = retrieved or [(hits, query_vector)] * len(parts)
         picked: list[Candidate] = []
         best_rejected: Candidate | None = None
         missing: list[Question] = []
-        for part, vector in zip(parts, vectors, strict=True):
-            ranked = self.candidates(part, hits, vector)
+        for part, (part_hits, vector) in zip(parts, own, strict=True):
+            ranked = self.candidates(part, part_hits, vector)
             chosen = self._choose(part, ranked, picked, several=len(parts) == 1)
             if not chosen:
                 missing.append(part)

@@ -47,12 +47,12 @@ def instance(
     """Retrieve for a question as `ask` does and label every eligible candidate with the gold
     parts it holds (`holds`; none when the question must be declined)."""
     analysis = analyse(question)
-    hits, vector, part_vectors = pipeline.retrieve(analysis, k=pipeline.settings.top_k)
+    hits, vector, per_part = pipeline.retrieve(analysis, k=pipeline.settings.top_k)
     parts = []
-    for part, part_vector in zip(
-        analysis.parts or (analysis,), part_vectors or [vector], strict=True
+    for part, own in zip(
+        analysis.parts or (analysis,), per_part or [(hits, vector)], strict=True
     ):
-        ranked: list[Candidate] = pipeline.answerer.candidates(part, hits, part_vector)
+        ranked: list[Candidate] = pipeline.answerer.candidates(part, *own)
         eligible = [c for c in ranked if not c.featured.ineligible]
         x = np.array([[c.featured.values[f] for f in FEATURES] for c in eligible], dtype=float)
         gold = len(holds(""))

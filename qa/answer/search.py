@@ -16,6 +16,7 @@ import numpy as np
 
 _STEPS = (-1.0, -0.5, -0.25, 0.25, 0.5, 1.0)
 _ROUNDS = 4
+_MIN_GAIN = 0.005  # a move must win at least this much: smaller gains are one question of noise
 _GRID = np.linspace(0.02, 0.98, 97)  # thresholds on the probability
 
 
@@ -125,7 +126,7 @@ def refine(
                 else:
                     trial_b += step
                 score, at = best_threshold(cases, trial_w, trial_b, share)
-                if score > best + 1e-9:
+                if score > best + _MIN_GAIN:
                     best, threshold, w, b, moved = score, at, trial_w, trial_b, True
         if not moved:
             break
