@@ -260,28 +260,19 @@ class QAPipeline:
 
         A question that asks two things retrieves for each part (k passages each, taken in
         turn), since the two answers are usually in different articles."""
-        filters = filters or Filters()
-        if not question.parts:
-            hits, vector = self.retriever.retrieve(
-                question.text,
-                k=k,
-                filters=filters,
-                mode=mode,
-                timings=timings,
-                query_terms=question.terms,
-            )
-            return hits, vector, None
         found = [
             self.retriever.retrieve(
                 part.text,
                 k=k,
-                filters=filters,
+                filters=filters or Filters(),
                 mode=mode,
                 timings=timings,
                 query_terms=part.terms,
             )
-            for part in question.parts
+            for part in question.parts or (question,)
         ]
+        if not question.parts:
+            return found[0][0], found[0][1], None
         merged: dict[str, Hit] = {}
         for rank in range(k):
             for hits, _ in found:

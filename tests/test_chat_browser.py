@@ -189,7 +189,7 @@ def test_page_loads_with_examples_and_settings(page: Any) -> None:
 def test_cited_answer_names_the_article(page: Any) -> None:
     html = ask(page, "When was Haichen Precision Machinery established?")
     assert "[1]" in html and "1998" in html
-    page.locator("#chat summary").last.click()  # open the Sources section
+    page.locator("#chat .qa-sources summary").last.click()  # open the Sources section
     sources = page.locator("#chat .qa-sources").last
     assert PINGHU in sources.inner_text()
     assert "1998" in sources.locator("mark").first.inner_text()
@@ -219,7 +219,7 @@ def test_script_in_a_question_or_an_article_never_runs(page: Any, server: Server
     assert "Added: xss_payload.txt" in summary
     html = ask(page, "How many glassblowers does the Shaoxing Quartz Glassworks employ?")
     assert "1,234" in html
-    page.locator("#chat summary").last.click()
+    page.locator("#chat .qa-sources summary").last.click()
     page.get_by_role("tab", name="Articles").click()
     page.locator("#articles").get_by_text("xss_payload.txt").last.click()
     page.wait_for_function("() => document.querySelector('#text textarea').value.includes('1,234')")

@@ -49,9 +49,7 @@ def instance(
     analysis = analyse(question)
     hits, vector, per_part = pipeline.retrieve(analysis, k=pipeline.settings.top_k)
     parts = []
-    for part, own in zip(
-        analysis.parts or (analysis,), per_part or [(hits, vector)], strict=True
-    ):
+    for part, own in zip(analysis.parts or (analysis,), per_part or [(hits, vector)], strict=True):
         ranked: list[Candidate] = pipeline.answerer.candidates(part, *own)
         eligible = [c for c in ranked if not c.featured.ineligible]
         x = np.array([[c.featured.values[f] for f in FEATURES] for c in eligible], dtype=float)
