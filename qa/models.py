@@ -79,7 +79,7 @@ class Trace(_Frozen):
 def _top(considered: Considered) -> str:
     """The features of a considered sentence, largest first."""
     ranked = sorted(considered.features.items(), key=lambda kv: -abs(kv[1]))
-    return "[" + ", ".join(f"{k} {v:.2f}" for k, v in ranked) + "]"
+    return "[" + ", ".join(f"{k} {v:.2f}" for k, v in ranked) + "]" if ranked else ""
 
 
 class Answer(_Frozen):

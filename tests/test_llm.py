@@ -104,6 +104,11 @@ def test_a_claim_with_a_changed_figure_is_flagged_beside_a_verified_one(
         "1 of this answer's 2 claims could not be checked against the passage it cites: "
         "its citation is marked unverified."
     )
+    assert answer.trace is not None
+    assert answer.trace.decision == "LLM answer: 1 of 2 claims verified"
+    assert [c.quote for c in answer.trace.chosen] == ["The cluster has more than 70 enterprises"]
+    rejected = answer.trace.best_rejected
+    assert rejected is not None and "90" in (rejected.reason or "")
     html = render_answer(answer, {})
     assert '<span class="qa-ref">[1]</span>' in html and "[2, unverified]</span>" in html
 

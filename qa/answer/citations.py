@@ -27,7 +27,7 @@ from qa.chunking import split_sentences
 from qa.embeddings import Embedder
 from qa.keyword import ChunkRecord, KeywordIndex, Spans
 from qa.lexicon import lexicon
-from qa.models import Citation
+from qa.models import Citation, Considered, Trace
 
 _MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*\]")
 # "… firms. [1] Next" → "… firms [1]. Next": a marker after the full stop belongs before it
@@ -95,6 +95,36 @@ class Checked:
     def claimed(self) -> int:
         """How many claims were checked."""
         return len({c.index for c in self.claims})
+
+
+def claim_trace(question: str, checked: Checked, hits: list[Hit], policy: Policy) -> Trace:
+    """The trace of an LLM answer: the question's analysis and its claims as checked, the
+    verified ones as chosen and the best-scored unverified one as turned down."""
+
+    def considered(claim: Claim, reason: str | None = None) -> Considered:
+        source = hits[claim.n - 1].record.source
+        return Considered(
+            source=source, quote=claim.text, score=round(claim.score, 4), features={}, reason=reason
+        )
+
+    turned = sorted((c for c in checked.claims if not c.verified), key=lambda c: -c.score)
+    best = turned[0] if turned else None
+    reason = None
+    if best is not None:
+        reason = (
+            f"the cited sentence does not state {best.missing}"
+            if best.missing
+            else f"score under the citation threshold {policy.citation_cut:.3f}"
+        )
+    verified = checked.claimed - checked.unverified
+    return Trace(
+        analysis=analyse(question).as_dict(),
+        policy=policy.version,
+        threshold=round(policy.citation_cut, 4),
+        decision=f"LLM answer: {verified} of {checked.claimed} claims verified",
+        chosen=[considered(c) for c in checked.claims if c.verified],
+        best_rejected=considered(best, reason) if best is not None else None,
+    )
 
 
 class CitationChecker:

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 
-from qa.answer.citations import CitationChecker
+from qa.answer.citations import CitationChecker, claim_trace
 from qa.answer.extractive import Draft, refusal
 from qa.answer.prompts import load_prompt
 from qa.answer.retrieval import Hit
@@ -165,10 +165,11 @@ class LLMAnswerer:
             )
         if text[shown:]:
             yield text[shown:]
-        yield self.draft(text, hits)
+        yield self.draft(question, text, hits)
 
-    def draft(self, text: str, hits: list[Hit]) -> Draft:
-        """The model's reply as a Draft: a refusal, or the text with checked citations."""
+    def draft(self, question: str, text: str, hits: list[Hit]) -> Draft:
+        """The model's reply as a Draft: a refusal, or the text with checked citations and
+        the trace of the check."""
         checked = self.checker.check(text, hits)
         if _DECLINES.search(text) and not checked.verified:
             return Draft(text=refusal(hits), refused=True, citations=[])
@@ -180,7 +181,8 @@ class LLMAnswerer:
             )
         elif checked.unverified:
             notice = unverified_notice(checked.unverified, checked.claimed)
-        return Draft(text=checked.text, refused=False, citations=checked.citations, notice=notice)
+        trace = claim_trace(question, checked, hits, self.checker.policy)
+        return Draft(checked.text, False, checked.citations, notice, trace)
 
     def leaks(self, text: str) -> bool:
         """Whether `text` repeats the canary or a stretch of the system prompt."""

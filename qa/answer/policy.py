@@ -41,10 +41,14 @@ class Policy:
         """Whether a score is high enough to answer."""
         return score >= self.threshold
 
+    @property
+    def citation_cut(self) -> float:
+        """The threshold a claim–sentence score must reach (the answer threshold if unfitted)."""
+        return self.threshold if self.citation_threshold is None else self.citation_threshold
+
     def supports(self, score: float) -> bool:
         """Whether a claim–sentence score is high enough for the sentence to verify the claim."""
-        cut = self.threshold if self.citation_threshold is None else self.citation_threshold
-        return score >= cut
+        return score >= self.citation_cut
 
     def to_json(self) -> dict[str, Any]:
         """The data-file form of the policy."""
