@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import os
 import re
+import stat
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -19,7 +22,8 @@ _CHROME_LINE = re.compile(
       | browsing\s*:?\s*\d*                                      # browsing: 1234
       | eyesight\s+protection\s*:?.*                             # font-size widget
       | home\s*(?:>|&gt;|›)[^.]{0,80}                            # Home>Hot News breadcrumb
-      | (?:copyright|©|all\s+rights\s+reserved|contact\s+us|email\s+address\s*:).*
+      | (?:copyright|©|contact\s+us|email\s+address\s*:).{0,60}   # a short footer line; a
+      | .*all\s+rights\s+reserved.*                               # news line may start with ©
       | (?:release\s+)?date\s*:?\s*$                             # an empty date label
       | [•·]\s*
     )$""",
@@ -47,6 +51,8 @@ _DATE_ONLY_LINE = re.compile(
     re.IGNORECASE,
 )
 _DATE_PREFIX = re.compile(r"^(?:release\s+)?date\s*:?\s*", re.IGNORECASE)
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_SENTENCE_END = re.compile(r"(?<=[。！？!?])|(?<=\.)\s")
 _SPACES = re.compile(r"[ \t\u00a0\u3000\u2002-\u200a]+")
 _HEADER_LINES = 4  # the date of publication is looked for in the first lines only
 
@@ -69,12 +75,7 @@ def load_article(path: Path, max_bytes: int) -> Article:
         raise ArticleError(
             f"unsupported file type {path.suffix or '(none)'}: use .txt, .md or .html"
         )
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise ArticleError(
-            f"{size:,} bytes is over the {max_bytes:,}-byte limit (raise QA_MAX_ARTICLE_BYTES)"
-        )
-    raw = _decode(path.read_bytes())
+    raw = _decode(read_regular(path, max_bytes))
     if path.suffix.lower() in (".html", ".htm"):
         html_title, body = _html_to_text(raw)
         lines = ([html_title] if html_title else []) + body.splitlines()
@@ -83,6 +84,8 @@ def load_article(path: Path, max_bytes: int) -> Article:
         if path.suffix.lower() == ".md":
             lines = [_strip_markdown(line) for line in lines]
     title, published, paragraphs = _clean_lines(lines)
+    if title and not paragraphs:  # one paragraph, no title line: its first sentence is the title
+        title, paragraphs = _first_sentence(title), [title]
     if not paragraphs:
         raise ArticleError("no article text left after removing site chrome (is the file empty?)")
     text = "\n\n".join([title, *paragraphs])
@@ -96,11 +99,68 @@ def load_article(path: Path, max_bytes: int) -> Article:
     )
 
 
+def read_regular(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a regular file, read whole; a FIFO, device, socket or folder is never
+    opened for reading, and a file that changes while it is read is read again once."""
+    for _ in range(2):
+        before = _regular_stat(path, max_bytes)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO swapped in cannot block
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ArticleError("not a regular file: only article files are read")
+            with os.fdopen(fd, "rb", closefd=False) as f:
+                data = f.read(max_bytes + 1)
+        finally:
+            os.close(fd)
+        after = path.stat()
+        if (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns) and len(
+            data
+        ) == before.st_size:
+            return data
+    raise ArticleError("it changed while it was being read: ingest again once it is saved")
+
+
+def _regular_stat(path: Path, max_bytes: int) -> os.stat_result:
+    info = path.stat()
+    if stat.S_ISDIR(info.st_mode):
+        raise ArticleError("a folder, not a file: only article files are read")
+    if not stat.S_ISREG(info.st_mode):
+        raise ArticleError("not a regular file (a pipe, device or socket): it was not opened")
+    if info.st_size > max_bytes:
+        raise ArticleError(
+            f"{info.st_size:,} bytes is over the {max_bytes:,}-byte limit "
+            "(raise QA_MAX_ARTICLE_BYTES)"
+        )
+    return info
+
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
 def _decode(data: bytes) -> str:
+    for bom, encoding in _BOMS:  # UTF-32's BOM starts like UTF-16's: longest first
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError:
+                raise ArticleError(
+                    f"starts as {encoding} but does not decode: save it as UTF-8"
+                ) from None
     if b"\x00" in data[:4096]:
         raise ArticleError("binary file (NUL bytes): save the article as UTF-8 text")
     try:
         return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:  # Chinese saved as GBK/GB18030 is the common non-UTF-8 case
+        text = data.decode("gb18030")
+        if len(_CJK.findall(text)) >= len(text) // 5:
+            return text
     except UnicodeDecodeError:
         pass
     from charset_normalizer import from_bytes  # only for the rare non-UTF-8 file
@@ -184,3 +244,12 @@ def _parse_date(match: re.Match[str]) -> date | None:
         return parsed
     except (ValueError, OverflowError):
         return None
+
+
+def _first_sentence(line: str, most: int = 120) -> str:
+    """The first sentence of a line, cut at a word boundary past `most` characters."""
+    head = _SENTENCE_END.split(line, maxsplit=1)[0].strip() or line
+    if len(head) <= most:
+        return head
+    cut = head[:most].rsplit(" ", 1)[0]
+    return (cut if len(cut) > most // 2 else head[:most]) + "…"

@@ -77,11 +77,17 @@ def read_folder(folder: Path, max_bytes: int) -> tuple[list[Article], list[tuple
     """Load the article files in `folder`: the articles, and (file, reason) for each skipped."""
     articles: list[Article] = []
     skipped: list[tuple[str, str]] = []
+    inside = folder.resolve()
     for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or path.is_dir():
-            continue
+        if path.name.startswith(".") or (
+            path.is_dir() and path.suffix.lower() not in ARTICLE_SUFFIXES
+        ):
+            continue  # a subfolder is not part of the corpus
         if path.suffix.lower() not in ARTICLE_SUFFIXES:
             skipped.append((path.name, f"unsupported file type: use {', '.join(ARTICLE_SUFFIXES)}"))
+            continue
+        if path.is_symlink() and not path.resolve().is_relative_to(inside):
+            skipped.append((path.name, "a link to a file outside the folder: copy the article in"))
             continue
         try:
             articles.append(load_article(path, max_bytes))

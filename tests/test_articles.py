@@ -108,3 +108,48 @@ def test_bad_files_raise_a_clear_error(
     path.write_bytes(content)
     with pytest.raises(ArticleError, match=reason):
         load_article(path, limit)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_unicode_with_a_byte_order_mark_is_decoded(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "wide.txt"
+    text = "嘉兴发布产业集群名单\n\n平湖数控机床产业集群有70多家企业。"
+    data = text.encode(encoding)
+    if encoding == "utf-16-be":
+        data = b"\xfe\xff" + data
+    path.write_bytes(data)
+    article = load_article(path, LIMIT)
+    assert article.title == "嘉兴发布产业集群名单" and "70多家企业" in article.text
+
+
+def test_gb18030_chinese_is_decoded(tmp_path: Path) -> None:
+    path = tmp_path / "gb.txt"
+    path.write_bytes("标题行\n\n这是用国标编码保存的一篇新闻，𠀀字也在。".encode("gb18030"))
+    assert "国标编码" in load_article(path, LIMIT).text
+
+
+def test_a_one_paragraph_article_keeps_its_text(tmp_path: Path) -> None:
+    copyright_first = tmp_path / "c.txt"
+    copyright_first.write_text(
+        "© Xinhua. The park signed 12 projects worth 3 billion yuan on Monday, officials said.",
+        encoding="utf-8",
+    )
+    assert "12 projects" in load_article(copyright_first, LIMIT).text
+    dated = tmp_path / "d.txt"
+    dated.write_text("2023-08-16 18:24:57\n新区签约12个项目。总投资30亿元。", encoding="utf-8")
+    article = load_article(dated, LIMIT)
+    assert article.date == dt.date(2023, 8, 16)
+    assert article.title == "新区签约12个项目。" and "总投资30亿元" in article.text
+
+
+def test_only_regular_files_are_read(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "x.txt"
+    os.mkfifo(fifo)
+    with pytest.raises(ArticleError, match="not a regular file"):
+        load_article(fifo, LIMIT)  # never opened: this would hang otherwise
+    folder = tmp_path / "folder.txt"
+    folder.mkdir()
+    with pytest.raises(ArticleError, match="a folder"):
+        load_article(folder, LIMIT)

@@ -151,3 +151,24 @@ def test_a_second_writer_fails_at_once_naming_the_holder(pipeline: QAPipeline) -
         holder.kill()
         holder.wait(timeout=10)
     assert pipeline.ingest().added  # the lock is free again once the holder is gone
+
+
+def test_odd_files_are_skipped_with_a_reason_and_never_hang(
+    pipeline: QAPipeline, articles: Path, tmp_path: Path
+) -> None:
+    import os
+
+    outside = tmp_path / "secret.txt"
+    outside.write_text("Root login\n\nroot:x:0:0:root:/root:/bin/bash", encoding="utf-8")
+    os.mkfifo(articles / "pipe.txt")
+    (articles / "dir.txt").mkdir()
+    (articles / "passwd_link.txt").symlink_to(outside)
+    (articles / "inside_link.txt").symlink_to(articles / "003_741e1901b211ff40.txt")
+    report = pipeline.ingest()
+    reasons = dict(report.skipped)
+    assert "not a regular file" in reasons["pipe.txt"]
+    assert "a folder" in reasons["dir.txt"]
+    assert "outside the folder" in reasons["passwd_link.txt"]
+    assert len(report.added) == 5  # the link inside the folder is a duplicate, not an article
+    answer = pipeline.ask("root login shell", sources=["passwd_link.txt"])
+    assert answer.refused and "root:x" not in answer.text
