@@ -127,7 +127,12 @@ def featurise(
         "similarity": max(0.0, similarity[0]),
         "similarity_context": max(0.0, similarity[1]),
         "kind": float(holds_kind(question, sentence)),
-        "unit": float(question.unit is None or figure_with_unit(sentence, question.unit)),
+        # a unit is looked for in the question's own language only ("家" is no English word)
+        "unit": float(
+            question.unit is None
+            or has_cjk(sentence) != (question.lang == "zh")
+            or figure_with_unit(sentence, question.unit)
+        ),
         "constraints": met / len(soft) if soft else 1.0,
         "other_year": float(bool(own_years) and not own_years & asked_years)
         if asked_years
