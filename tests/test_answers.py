@@ -29,7 +29,7 @@ def assert_citations_are_verbatim(answer: Answer) -> None:
 @pytest.mark.xfail(
     strict=False,
     reason="the fitted policy declines it: the sentence with the figure names the cluster only "
-    "in the sentence before (similarity 0.20, 0.36 under the best), score 0.48 < 0.70",
+    "in the sentence before (similarity 0.20, 0.36 under the best), score 0.43 < 0.53",
 )
 def test_pinghu_question_cites_the_cluster_article(seeded: QAPipeline) -> None:
     answer = seeded.ask("How many enterprises are in the Pinghu CNC machine tool industry cluster?")
@@ -49,20 +49,7 @@ def test_passages_are_ranked_best_first(seeded: QAPipeline) -> None:
     assert set(answer.timings) >= {"embed", "dense", "bm25", "answer", "total"}
 
 
-@pytest.mark.parametrize(
-    "mode",
-    [
-        pytest.param(
-            "dense",
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="over dense passages alone the policy picks the sentence that says the "
-                "firm was shortlisted in 2023, not the one with its founding year",
-            ),
-        ),
-        "bm25",
-    ],
-)
+@pytest.mark.parametrize("mode", ["dense", "bm25"])
 def test_single_retrievers_still_find_the_article(seeded: QAPipeline, mode: str) -> None:
     answer = seeded.ask("When was Haichen Precision Machinery established?", mode=mode)  # type: ignore[arg-type]
     assert answer.passages[0].source == PINGHU
