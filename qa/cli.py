@@ -67,15 +67,28 @@ def main() -> None:
 @main.command()
 @click.argument("folder", required=False, type=click.Path(path_type=Path))
 @click.option("--rebuild", is_flag=True, help="Drop the index and embed every article again.")
+@click.option(
+    "--check", is_flag=True, help="Only check the index; print what is wrong and exit 1 if any."
+)
 @_friendly
-def ingest(folder: Path | None, rebuild: bool) -> None:
+def ingest(folder: Path | None, rebuild: bool, check: bool) -> None:
     """Index a folder of .txt/.md/.html articles (default: seeds/, or QA_ARTICLES_DIR).
 
     Only new or changed articles are embedded; articles whose file is gone are removed.
-    Exits 1 when a file was skipped.
+    An index left unfinished or damaged is rebuilt. Exits 1 when a file was skipped.
 
     Example: qa ingest seeds/ --rebuild
     """
+    if check:
+        store = _pipeline().store
+        if not store.exists():
+            click.echo("index: none built yet: run `qa ingest`", err=True)
+            sys.exit(1)
+        problems = store.problems()
+        for line in problems:
+            click.echo(f"index: {line}", err=True)
+        click.echo("index: inconsistent, run `qa ingest`" if problems else "index: consistent")
+        sys.exit(1 if problems else 0)
     from rich.progress import Progress, TaskID
 
     bar = Progress(transient=True)  # started only when there is real embedding work to show
@@ -97,6 +110,8 @@ def ingest(folder: Path | None, rebuild: bool) -> None:
     finally:
         if task is not None:
             bar.stop()
+    for line in report.repaired:
+        click.echo(f"repaired: {line} (the index was rebuilt)", err=True)
     for name, reason in report.skipped:
         click.echo(f"skipped {name}: {reason}", err=True)
     for name, twin in report.duplicates:

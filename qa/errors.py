@@ -6,6 +6,7 @@ QAError
 ├── ConfigError          a setting is wrong or an optional extra is missing
 ├── IndexStateError         the index cannot be used as it is
 │   ├── IndexMismatchError   built with another model or chunker: rebuild it
+│   ├── IndexDamagedError    half written or damaged: `qa ingest` repairs it
 │   └── IndexLockedError     another process is writing it
 └── BackendError         an outside service (Chroma server, LLM endpoint) failed
 """
@@ -35,6 +36,10 @@ class IndexStateError(QAError):
 
 class IndexMismatchError(IndexStateError):
     """The index was built with another embedding model or chunker configuration."""
+
+
+class IndexDamagedError(IndexStateError):
+    """A part of the index is unreadable, or an ingest died inside its write phase."""
 
 
 class IndexLockedError(IndexStateError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -16,7 +17,7 @@ import numpy as np
 
 from qa.articles import ARTICLE_SUFFIXES, Article, load_article
 from qa.chunking import Chunk, chunk_article, split_sentences
-from qa.errors import ArticleError, IndexLockedError
+from qa.errors import ArticleError, IndexDamagedError, IndexLockedError
 from qa.keyword import ChunkRecord
 from qa.store import Store
 
@@ -34,6 +35,7 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     duplicates: list[tuple[str, str]] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)  # what was wrong with the index before
     embedded: int = 0  # chunks embedded (0 when nothing changed)
     sentences: int = 0  # distinct sentences of those chunks embedded
     seconds: float = 0.0
@@ -147,6 +149,12 @@ def ingest(
     report = IngestReport()
     origins = {str(folder.resolve()) for folder in folders}
     with writer_lock(store.folder):
+        if not rebuild and store.exists():
+            with contextlib.suppress(IndexDamagedError):  # damage is repaired just below
+                store.check_compatible()  # another model or chunker: ask for --rebuild
+            # an unfinished or damaged index is rebuilt, never reported "unchanged"
+            report.repaired = store.problems()
+            rebuild = bool(report.repaired)
         if rebuild:
             store.reset()
         else:
@@ -167,6 +175,9 @@ def ingest(
         for name in report.removed:
             del known[name]
         vectors, sentence_vectors, report.sentences = _embed(store, new_records, progress)
+        changed = bool(todo or report.removed) or not (store.folder / "keyword").exists()
+        if changed:
+            store.begin_write()
         if stale:
             store.delete(stale)
         if new_records:
@@ -179,7 +190,6 @@ def ingest(
                 "origin": str(article.path.parent.resolve()),
                 "chunks": [r.id for r in new_records if r.source == article.id],
             }
-        changed = bool(todo or report.removed) or not (store.folder / "keyword").exists()
         if changed:
             gone = set(stale)
             kept = [r for r in records if r.id not in gone]
@@ -188,6 +198,7 @@ def ingest(
                 int(vectors.shape[1]) if len(new_records) else manifest["dimension"]
             )
             store.write_manifest(manifest)
+            store.end_write()
         report.embedded = len(new_records)
     report.seconds = time.perf_counter() - started
     return report

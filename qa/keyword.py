@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.errors import IndexMismatchError
+from qa.errors import IndexDamagedError, IndexMismatchError
 from qa.tokens import terms
 
 Spans = tuple[tuple[int, int], ...]
@@ -113,16 +113,23 @@ class KeywordIndex:
                 f"the keyword index in {folder} has no sentence vectors (an older format): "
                 "run `qa ingest --rebuild`"
             )
-        with path.open(encoding="utf-8") as f:
-            records = [_record(json.loads(line)) for line in f]
-        model = None
-        if records:
-            import bm25s
+        try:
+            with path.open(encoding="utf-8") as f:
+                records = [_record(json.loads(line)) for line in f]
+            model = None
+            if records:
+                import bm25s
 
-            model = bm25s.BM25.load(str(folder / "bm25"), show_progress=False)
-        # mapped, not read: opening is O(1) and processes share the pages; a lookup of 8 chunks
-        # costs ~0.08 ms either way (measured on 400k sentences, where reading took 0.3-0.6 s)
-        return cls(records, model, np.load(folder / "sentences.npy", mmap_mode="r"))
+                model = bm25s.BM25.load(str(folder / "bm25"), show_progress=False)
+            # mapped, not read: opening is O(1) and processes share the pages; a lookup of 8
+            # chunks costs ~0.08 ms either way (measured on 400k sentences; reading: 0.3-0.6 s)
+            sentences = np.load(folder / "sentences.npy", mmap_mode="r")
+        except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
+            raise IndexDamagedError(
+                f"the keyword index in {folder} is damaged ({type(exc).__name__}): "
+                "run `qa ingest`, which repairs it"
+            ) from None
+        return cls(records, model, sentences)
 
     def sentences(self, row: int) -> tuple[Spans, np.ndarray]:
         """The sentence spans (relative to the chunk text) of the record at `row`, and their

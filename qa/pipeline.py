@@ -21,7 +21,7 @@ from qa.answer.question import Question, analyse
 from qa.answer.retrieval import Filters, Hit, Mode, Retriever
 from qa.config import Settings
 from qa.embeddings import Embedder, make_embedder
-from qa.errors import ArticleError, BackendError, QuestionError
+from qa.errors import ArticleError, BackendError, IndexDamagedError, QuestionError
 from qa.followups import is_follow_up, standalone
 from qa.ingest import IngestReport, Progress, ingest
 from qa.models import Answer, ArticleInfo, Passage
@@ -105,6 +105,11 @@ class QAPipeline:
         with self._ready:
             if not self.store.exists():
                 self.ingest()
+            if self.store.unfinished():
+                raise IndexDamagedError(
+                    "the last `qa ingest` did not finish, so the index may be half written: "
+                    "run `qa ingest` to repair it (or wait for the one that is running)"
+                )
             self.store.check_compatible()
             self._checked = True
 

@@ -16,7 +16,13 @@ import numpy as np
 from qa.chunking import chunker_config
 from qa.config import Settings, offline_environment
 from qa.embeddings import Embedder
-from qa.errors import BackendError, ConfigError, IndexMismatchError
+from qa.errors import (
+    BackendError,
+    ConfigError,
+    IndexDamagedError,
+    IndexMismatchError,
+    QAError,
+)
 from qa.keyword import ChunkRecord, KeywordIndex
 
 # 2: chunk records carry sentence spans, and sentence vectors are stored beside the BM25 index
@@ -48,8 +54,66 @@ class Store:
                 "chunker": self.chunker,
                 "articles": {},
             }
-        manifest: dict[str, Any] = json.loads(self._manifest_path.read_text(encoding="utf-8"))
+        try:
+            manifest: dict[str, Any] = json.loads(self._manifest_path.read_text(encoding="utf-8"))
+            if not isinstance(manifest.get("articles"), dict):
+                raise ValueError("no articles")
+        except (OSError, ValueError) as exc:
+            raise IndexDamagedError(
+                f"the index manifest {self._manifest_path} is damaged ({exc}): "
+                "run `qa ingest`, which repairs it"
+            ) from None
         return manifest
+
+    # --- the write phase ------------------------------------------------------------------
+    # Commit protocol: an ingest writes `ingest.pending` (fsynced) before it changes Chroma,
+    # then Chroma, then the BM25 folder (written aside, renamed into place), then the manifest
+    # (written aside, renamed into place), and removes the marker last. A marker left behind
+    # means the process died inside the write phase: the next `qa ingest` checks the three
+    # parts against each other and rebuilds when they disagree; a question refuses to answer
+    # from such an index and names the command that repairs it.
+    @property
+    def _pending_path(self) -> Path:
+        return self.folder / "ingest.pending"
+
+    def begin_write(self) -> None:
+        """Mark the write phase as begun (durably, before the first change)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with self._pending_path.open("w", encoding="utf-8") as f:
+            f.write(str(os.getpid()))
+            f.flush()
+            os.fsync(f.fileno())
+
+    def end_write(self) -> None:
+        """Mark the write phase as finished (after the manifest is in place)."""
+        self._pending_path.unlink(missing_ok=True)
+
+    def unfinished(self) -> bool:
+        """Whether an ingest died inside its write phase."""
+        return self._pending_path.exists()
+
+    def problems(self) -> list[str]:
+        """What is wrong with the index: an unfinished ingest, a damaged part, or chunk ids
+        on which Chroma, the BM25 index and the manifest disagree (empty when consistent)."""
+        out = ["the last ingest did not finish"] if self.unfinished() else []
+        try:
+            listed = {c for meta in self.manifest()["articles"].values() for c in meta["chunks"]}
+            records = [r.id for r in self.keyword.records]
+            stored = set(self.collection.get(include=[])["ids"])
+        except (IndexDamagedError, BackendError) as exc:
+            return [*out, str(exc)]
+        except QAError:
+            raise  # another model, chunker or format: only a deliberate --rebuild mixes nothing
+        except Exception as exc:  # a damaged Chroma store raises its own errors
+            return [*out, f"the vector store cannot be read ({type(exc).__name__})"]
+        if len(records) != len(set(records)):
+            out.append(f"{len(records) - len(set(records))} chunk ids twice in the BM25 index")
+        for name, ids in (("the BM25 index", set(records)), ("Chroma", stored)):
+            if ids - listed:
+                out.append(f"{len(ids - listed)} chunks in {name} that the manifest lacks")
+            if listed - ids:
+                out.append(f"{len(listed - ids)} chunks of the manifest missing from {name}")
+        return out
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         """Replace the manifest atomically."""
@@ -173,14 +237,32 @@ class Store:
         ]
 
     def reset(self) -> None:
-        """Drop every vector, the BM25 index and the manifest (for a rebuild)."""
-        # chromadb raises NotFoundError or ValueError (by version) for a missing collection
-        with contextlib.suppress(Exception):
+        """Drop every vector, the BM25 index and the manifest (for a rebuild), whatever state
+        they are in: an embedded store that cannot even be opened is deleted from disk."""
+        try:
             self._client.delete_collection(self.settings.collection)
+        except QAError:
+            raise  # a Chroma server that cannot be reached is not ours to delete
+        except Exception:  # missing (NotFoundError/ValueError by version), or damaged
+            if not self.settings.chroma_url:
+                self._forget_embedded_store()
         self.__dict__.pop("collection", None)
         self.__dict__.pop("keyword", None)
         shutil.rmtree(self.folder / "keyword", ignore_errors=True)
         self._manifest_path.unlink(missing_ok=True)
+
+    def _forget_embedded_store(self) -> None:
+        """Delete the embedded Chroma folder and chromadb's cached handle on it (a damaged
+        store keeps failing through that handle even after its files are gone)."""
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        path = str(self.folder / "chroma")
+        system = SharedSystemClient._identifier_to_system.pop(path, None)
+        if system is not None:
+            with contextlib.suppress(Exception):
+                system.stop()
+        self.__dict__.pop("_client", None)
+        shutil.rmtree(path, ignore_errors=True)
 
     # --- BM25 -----------------------------------------------------------------------------
     @cached_property

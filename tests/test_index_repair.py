@@ -1,0 +1,110 @@
+"""An index left half written or damaged is found, named and repaired against the real Chroma:
+never "unchanged" over it, never a traceback, the same answers after the repair."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from qa.cli import main
+from qa.embeddings import Embedder
+from qa.errors import IndexDamagedError
+from qa.keyword import KeywordIndex
+from qa.pipeline import QAPipeline
+
+from .conftest import make_pipeline
+
+QUESTION = "When was Haichen Precision Machinery established?"
+
+
+def built(tmp_path: Path, articles: Path, embedder: Embedder) -> tuple[QAPipeline, str]:
+    pipe = make_pipeline(tmp_path, articles, embedder)
+    pipe.ingest()
+    return pipe, pipe.ask(QUESTION).text
+
+
+def fresh(pipe: QAPipeline) -> QAPipeline:
+    """A new process's view of the same index."""
+    return QAPipeline(pipe.settings, embedder=pipe.embedder)
+
+
+def test_a_write_phase_cut_short_is_detected_and_repaired(
+    tmp_path: Path, articles: Path, embedder: Embedder
+) -> None:
+    pipe, before = built(tmp_path, articles, embedder)
+    store = pipe.store
+    # as if killed after the BM25 folder was rewritten with a third of its chunks
+    records = store.keyword.records
+    kept = records[: len(records) // 3]
+    KeywordIndex.build(kept, store.keyword.sentence_vectors(list(range(len(kept))))).save(
+        store.folder / "keyword"
+    )
+    store.begin_write()
+    with pytest.raises(IndexDamagedError, match="run `qa ingest` to repair"):
+        fresh(pipe).ask(QUESTION)
+    assert "the last ingest did not finish" in fresh(pipe).store.problems()
+    report = fresh(pipe).ingest()
+    assert report.repaired and len(report.added) == 5 and not report.unchanged
+    again = fresh(pipe)
+    assert again.store.problems() == [] and again.ask(QUESTION).text == before
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (lambda index: (index / "manifest.json").write_text("", encoding="utf-8"), "manifest"),
+        (lambda index: (index / "keyword" / "records.jsonl").write_text("{", "utf-8"), "keyword"),
+        (lambda index: (index / "keyword" / "sentences.npy").write_bytes(b"garbage"), "keyword"),
+    ],
+)
+def test_a_damaged_file_gives_one_line_and_ingest_repairs_it(
+    tmp_path: Path, articles: Path, embedder: Embedder, damage: object, expected: str
+) -> None:
+    pipe, before = built(tmp_path, articles, embedder)
+    damage(pipe.settings.index_dir)  # type: ignore[operator]
+    with pytest.raises(IndexDamagedError, match=f"{expected}.*run `qa ingest`"):
+        fresh(pipe).ask(QUESTION)
+    report = fresh(pipe).ingest()
+    assert report.repaired and not report.unchanged
+    assert fresh(pipe).ask(QUESTION).text == before
+
+
+def test_manifest_missing_a_chunk_is_found_by_the_check(
+    tmp_path: Path, articles: Path, embedder: Embedder
+) -> None:
+    pipe, _ = built(tmp_path, articles, embedder)
+    path = pipe.settings.index_dir / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    meta = next(iter(manifest["articles"].values()))
+    meta["chunks"] = meta["chunks"][1:]
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    problems = fresh(pipe).store.problems()
+    assert any("the manifest lacks" in p for p in problems)
+
+
+def test_a_garbled_chroma_store_is_rebuilt(
+    tmp_path: Path, articles: Path, embedder: Embedder
+) -> None:
+    pipe, before = built(tmp_path, articles, embedder)
+    sqlite = pipe.settings.index_dir / "chroma" / "chroma.sqlite3"
+    sqlite.write_bytes(b"this is not a database" * 100)
+    report = fresh(pipe).ingest(rebuild=True)
+    assert len(report.added) == 5
+    assert fresh(pipe).ask(QUESTION).text == before
+
+
+def test_qa_ingest_check_exits_nonzero_on_a_damaged_index(
+    tmp_path: Path, articles: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipe, _ = built(tmp_path, articles, embedder)
+    monkeypatch.setenv("QA_INDEX_DIR", str(pipe.settings.index_dir))
+    monkeypatch.setenv("QA_ARTICLES_DIR", str(articles))
+    runner = CliRunner()
+    ok = runner.invoke(main, ["ingest", "--check"])
+    assert ok.exit_code == 0 and "index: consistent" in ok.output
+    pipe.store.begin_write()
+    bad = runner.invoke(main, ["ingest", "--check"])
+    assert bad.exit_code == 1 and "did not finish" in bad.output
