@@ -69,17 +69,22 @@ class QAPipeline:
         self.store = Store(self.settings, self.embedder)
         self._ready = threading.Lock()
         self._checked = False  # the manifest is read once, not on every question
+        self._answerer: ExtractiveAnswerer | None = None  # both hold the index's statistics
+        self._llm: LLMAnswerer | None = None
+        self._generation = self.store.generation()  # of the index they were built on
 
     @cached_property
     def retriever(self) -> Retriever:
         """The hybrid retriever over this pipeline's store."""
         return Retriever(self.store, self.embedder, self.settings)
 
-    @cached_property
+    @property
     def answerer(self) -> ExtractiveAnswerer:
         """The offline extractive answerer."""
-        policy = load_policy(self.settings.policy_file)
-        return ExtractiveAnswerer(self.store.keyword, self.settings, policy)
+        if self._answerer is None:
+            policy = load_policy(self.settings.policy_file)
+            self._answerer = ExtractiveAnswerer(self.store.keyword, self.settings, policy)
+        return self._answerer
 
     def ingest(
         self, folder: str | None = None, *, rebuild: bool = False, progress: Progress | None = None
@@ -94,9 +99,22 @@ class QAPipeline:
             self.settings.uploads_dir.mkdir(parents=True, exist_ok=True)
             folders = [self.settings.articles_dir, self.settings.uploads_dir]
         report = ingest(self.store, folders, rebuild=rebuild, progress=progress)
-        for name in ("answerer", "llm"):  # they hold the BM25 statistics of the old index
-            self.__dict__.pop(name, None)
+        self._loaded(self.store.generation())
         return report
+
+    def refresh(self) -> None:
+        """Pick up an ingest that another process finished since this pipeline last read the
+        index (a long-running chat page); a write still in progress is not read."""
+        generation = self.store.generation()
+        if generation != self._generation and not self.store.unfinished():
+            with self._ready:
+                self.store.reload(reopen=True)
+                self._loaded(generation)
+
+    def _loaded(self, generation: tuple[int, int, int] | None) -> None:
+        """Forget what was built on the previous index."""
+        self._answerer = self._llm = None
+        self._generation = generation
 
     def ensure_index(self) -> None:
         """Build the index from settings.articles_dir on first use; check it once otherwise."""
@@ -113,15 +131,17 @@ class QAPipeline:
             self.store.check_compatible()
             self._checked = True
 
-    @cached_property
+    @property
     def llm(self) -> LLMAnswerer:
         """The LLM answerer over the configured endpoint (ConfigError when there is none)."""
         from qa.answer.llm import LLMAnswerer
 
-        checker = CitationChecker(
-            self.embedder, self.store.keyword, self.answerer.policy, self.settings.anchor_terms
-        )
-        return LLMAnswerer(self.settings, checker)
+        if self._llm is None:
+            checker = CitationChecker(
+                self.embedder, self.store.keyword, self.answerer.policy, self.settings.anchor_terms
+            )
+            self._llm = LLMAnswerer(self.settings, checker)
+        return self._llm
 
     def with_settings(self, **changes: object) -> QAPipeline:
         """A pipeline over the same embedder with some settings changed (e.g. backend="llm")."""
@@ -159,6 +179,7 @@ class QAPipeline:
         started = time.perf_counter()
         text = clean_question(question, self.settings.max_question_chars)
         self.ensure_index()
+        self.refresh()
         timings: dict[str, float] = {}
         query = self._standalone(text, history, timings)
         clock = time.perf_counter()

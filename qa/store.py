@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import shutil
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -38,6 +37,27 @@ class Store:
         self.embedder = embedder
         self.folder = settings.index_dir
         self.chunker = chunker_config(settings.chunk_size, settings.chunk_overlap)
+        self._chroma: Any = None  # opened on first use, each of these
+        self._collection: Any = None
+        self._keyword: KeywordIndex | None = None
+
+    def reload(self, reopen: bool = False) -> None:
+        """Read the collection and the BM25 index afresh on next use; `reopen` also opens the
+        embedded Chroma store again, whose in-process caches do not see another process's
+        writes."""
+        self._collection = None
+        self._keyword = None
+        if reopen and not self.settings.chroma_url:
+            self._close_embedded()
+
+    def generation(self) -> tuple[int, int, int] | None:
+        """Which manifest is on disk (inode, mtime, size): it changes with every finished
+        ingest, since the manifest is replaced last; None before the first."""
+        try:
+            info = self._manifest_path.stat()
+        except FileNotFoundError:
+            return None
+        return (info.st_ino, info.st_mtime_ns, info.st_size)
 
     # --- manifest -------------------------------------------------------------------------
     @property
@@ -156,8 +176,13 @@ class Store:
                 )
 
     # --- Chroma ---------------------------------------------------------------------------
-    @cached_property
+    @property
     def _client(self) -> Any:
+        if self._chroma is None:
+            self._chroma = self._connect()
+        return self._chroma
+
+    def _connect(self) -> Any:
         offline_environment()
         import chromadb
         import chromadb.config
@@ -185,9 +210,14 @@ class Store:
                 "`chroma run --path DIR --port N`, or unset QA_CHROMA_URL for the embedded store"
             ) from None
 
-    @cached_property
+    @property
     def collection(self) -> Any:
         """The Chroma collection, created with the model and chunker in its metadata."""
+        if self._collection is None:
+            self._collection = self._open_collection()
+        return self._collection
+
+    def _open_collection(self) -> Any:
         wanted = self._identity()
         collection = self._client.get_or_create_collection(
             self.settings.collection,
@@ -246,28 +276,36 @@ class Store:
         except Exception:  # missing (NotFoundError/ValueError by version), or damaged
             if not self.settings.chroma_url:
                 self._forget_embedded_store()
-        self.__dict__.pop("collection", None)
-        self.__dict__.pop("keyword", None)
+        self.reload()
         shutil.rmtree(self.folder / "keyword", ignore_errors=True)
         self._manifest_path.unlink(missing_ok=True)
 
     def _forget_embedded_store(self) -> None:
         """Delete the embedded Chroma folder and chromadb's cached handle on it (a damaged
         store keeps failing through that handle even after its files are gone)."""
+        self._close_embedded()
+        shutil.rmtree(self.folder / "chroma", ignore_errors=True)
+
+    def _close_embedded(self) -> None:
+        """Drop chromadb's process-wide handle on the embedded store, so the next use opens
+        it from disk."""
         from chromadb.api.shared_system_client import SharedSystemClient
 
-        path = str(self.folder / "chroma")
-        system = SharedSystemClient._identifier_to_system.pop(path, None)
+        system = SharedSystemClient._identifier_to_system.pop(str(self.folder / "chroma"), None)
         if system is not None:
             with contextlib.suppress(Exception):
                 system.stop()
-        self.__dict__.pop("_client", None)
-        shutil.rmtree(path, ignore_errors=True)
+        self._chroma = None
 
     # --- BM25 -----------------------------------------------------------------------------
-    @cached_property
+    @property
     def keyword(self) -> KeywordIndex:
         """The BM25 index, the chunk records and their sentence vectors, loaded from disk."""
+        if self._keyword is None:
+            self._keyword = self._load_keyword()
+        return self._keyword
+
+    def _load_keyword(self) -> KeywordIndex:
         empty = np.zeros((0, max(self.embedder.dimension, 1)), dtype=np.float16)
         return KeywordIndex.load(self.folder / "keyword") or KeywordIndex([], None, empty)
 
@@ -279,4 +317,4 @@ class Store:
         """
         index = KeywordIndex.build(records, sentence_vectors, previous=self.keyword)
         index.save(self.folder / "keyword")
-        self.__dict__["keyword"] = index
+        self._keyword = index

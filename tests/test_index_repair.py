@@ -108,3 +108,38 @@ def test_qa_ingest_check_exits_nonzero_on_a_damaged_index(
     pipe.store.begin_write()
     bad = runner.invoke(main, ["ingest", "--check"])
     assert bad.exit_code == 1 and "did not finish" in bad.output
+
+
+def test_a_running_pipeline_sees_an_ingest_finished_by_another_process(
+    tmp_path: Path, articles: Path, embedder: Embedder
+) -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from .conftest import DATA
+
+    running, _ = built(tmp_path, articles, embedder)
+    question = "How many enterprises has the Lanxi Battery Materials Park signed?"
+    assert "lanxi_park.html" not in {p.source for p in running.ask(question).passages}
+    shutil.copy(DATA / "lanxi_park.html", articles / "lanxi_park.html")
+    env = {
+        **os.environ,
+        "QA_INDEX_DIR": str(running.settings.index_dir),
+        "QA_ARTICLES_DIR": str(articles),
+        "QA_UPLOADS_DIR": str(running.settings.uploads_dir),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "qa.cli", "ingest"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    answer = running.ask(question)  # the same pipeline object, no restart
+    assert [p.source for p in answer.passages][:1] == ["lanxi_park.html"], [
+        (p.source, p.score) for p in answer.passages
+    ]
