@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     )
     collection: str = Field("delta_qa", description="Chroma collection name.")
 
+    fault_point: str | None = Field(
+        None,
+        description="Testing only: SIGKILL the ingest at this step of its write phase "
+        "(began, deleted, upserted, keyword, manifest).",
+    )
+
     # Chunking
     chunk_size: int = Field(600, ge=100, description="Target chunk length in characters.")
     chunk_overlap: int = Field(

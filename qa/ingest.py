@@ -178,10 +178,13 @@ def ingest(
         changed = bool(todo or report.removed) or not (store.folder / "keyword").exists()
         if changed:
             store.begin_write()
+            fault_point(store.settings.fault_point, "began")
         if stale:
             store.delete(stale)
+            fault_point(store.settings.fault_point, "deleted")
         if new_records:
             store.upsert(new_records, vectors)
+            fault_point(store.settings.fault_point, "upserted")
         for article in todo:
             known[article.id] = {
                 "sha256": article.sha256,
@@ -194,14 +197,28 @@ def ingest(
             gone = set(stale)
             kept = [r for r in records if r.id not in gone]
             store.write_keyword(kept + new_records, sentence_vectors)
+            fault_point(store.settings.fault_point, "keyword")
             manifest["dimension"] = (
                 int(vectors.shape[1]) if len(new_records) else manifest["dimension"]
             )
             store.write_manifest(manifest)
+            fault_point(store.settings.fault_point, "manifest")
             store.end_write()
         report.embedded = len(new_records)
     report.seconds = time.perf_counter() - started
     return report
+
+
+FAULT_POINTS = ("began", "deleted", "upserted", "keyword", "manifest")
+
+
+def fault_point(chosen: str | None, here: str) -> None:
+    """Testing only (QA_FAULT_POINT): kill this process with SIGKILL at a named step of the
+    write phase, as a power cut or the OOM killer would."""
+    if chosen == here:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _plan(

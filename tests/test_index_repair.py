@@ -143,3 +143,68 @@ def test_a_running_pipeline_sees_an_ingest_finished_by_another_process(
     assert [p.source for p in answer.passages][:1] == ["lanxi_park.html"], [
         (p.source, p.score) for p in answer.passages
     ]
+
+
+QUESTIONS = (
+    QUESTION,
+    "What is the Integration of Two Industries?",
+    "How many enterprises has the Lanxi Battery Materials Park signed?",
+)
+
+
+def _change(articles: Path) -> None:
+    """An edit, a new article and a deletion: the write phase deletes, upserts and rewrites."""
+    import shutil
+
+    from .conftest import DATA
+
+    path = articles / "004_4da27102129140ac.txt"
+    path.write_text(path.read_text(encoding="utf-8") + "\n\nOne more sentence.", "utf-8")
+    shutil.copy(DATA / "lanxi_park.html", articles / "lanxi_park.html")
+    (articles / "001_ae99122ffd5b407f.txt").unlink()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> list[str]:
+    """The answers after an uninterrupted ingest of the changed articles."""
+    import shutil
+
+    from .conftest import SEEDS
+
+    tmp = tmp_path_factory.mktemp("reference")
+    shutil.copytree(SEEDS, tmp / "articles")
+    _change(tmp / "articles")
+    pipe = make_pipeline(tmp, tmp / "articles", embedder)
+    pipe.ingest()
+    return [pipe.ask(q).text for q in QUESTIONS]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["began", "deleted", "upserted", "keyword", "manifest"])
+def test_a_kill_at_every_step_of_the_write_phase_is_repaired(
+    tmp_path: Path, articles: Path, embedder: Embedder, reference: list[str], point: str
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    pipe, _ = built(tmp_path, articles, embedder)
+    _change(articles)
+    env = {
+        **os.environ,
+        "QA_INDEX_DIR": str(pipe.settings.index_dir),
+        "QA_ARTICLES_DIR": str(articles),
+        "QA_UPLOADS_DIR": str(pipe.settings.uploads_dir),
+        "QA_FAULT_POINT": point,
+    }
+    killed = subprocess.run(
+        [sys.executable, "-m", "qa.cli", "ingest"], env=env, capture_output=True, timeout=300
+    )
+    assert killed.returncode == -signal.SIGKILL
+    assert fresh(pipe).store.problems()  # the kill is seen, whatever state it left
+    report = fresh(pipe).ingest()
+    assert report.repaired and not report.unchanged
+    after = fresh(pipe)
+    assert after.store.problems() == []
+    assert [after.ask(q).text for q in QUESTIONS] == reference
