@@ -129,6 +129,7 @@ class QAPipeline:
                     "run `qa ingest` to repair it (or wait for the one that is running)"
                 )
             self.store.check_compatible()
+            self.store.check_counts()
             self._checked = True
 
     @property

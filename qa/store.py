@@ -112,6 +112,24 @@ class Store:
         """Whether an ingest died inside its write phase."""
         return self._pending_path.exists()
 
+    def check_counts(self) -> None:
+        """Fail, naming the fix, when the vector store does not hold the manifest's chunks (a
+        Chroma server restarted on an empty path, a collection dropped): one count, cheap."""
+        listed = sum(len(meta["chunks"]) for meta in self.manifest()["articles"].values())
+        try:
+            held = self.collection.count()
+        except QAError:
+            raise
+        except Exception as exc:  # a damaged embedded store raises its own errors
+            raise IndexDamagedError(
+                f"the vector store cannot be read ({type(exc).__name__}): run `qa ingest --rebuild`"
+            ) from None
+        if held != listed:
+            raise IndexDamagedError(
+                f"the vector store holds {held} chunks where the manifest lists {listed}: "
+                "run `qa ingest`, which repairs it"
+            )
+
     def problems(self) -> list[str]:
         """What is wrong with the index: an unfinished ingest, a damaged part, or chunk ids
         on which Chroma, the BM25 index and the manifest disagree (empty when consistent)."""

@@ -208,3 +208,14 @@ def test_a_kill_at_every_step_of_the_write_phase_is_repaired(
     after = fresh(pipe)
     assert after.store.problems() == []
     assert [after.ask(q).text for q in QUESTIONS] == reference
+
+
+def test_an_emptied_vector_store_is_named_not_answered_from_bm25_alone(
+    tmp_path: Path, articles: Path, embedder: Embedder
+) -> None:
+    pipe, before = built(tmp_path, articles, embedder)
+    pipe.store._client.delete_collection(pipe.settings.collection)  # a server restarted empty
+    with pytest.raises(IndexDamagedError, match=r"holds 0 chunks.*run `qa ingest`"):
+        fresh(pipe).ask(QUESTION)
+    assert fresh(pipe).ingest().repaired
+    assert fresh(pipe).ask(QUESTION).text == before
