@@ -172,3 +172,41 @@ def test_odd_files_are_skipped_with_a_reason_and_never_hang(
     assert len(report.added) == 5  # the link inside the folder is a duplicate, not an article
     answer = pipeline.ask("root login shell", sources=["passwd_link.txt"])
     assert answer.refused and "root:x" not in answer.text
+
+
+def test_a_folder_of_odd_files_loses_no_good_article(
+    pipeline: QAPipeline, articles: Path, tmp_path: Path
+) -> None:
+    import os
+
+    good = {
+        "name with spaces.txt": "Spaces park opens\n\nThe park opened with 12 firms.",
+        "浙江园区.txt": "浙江园区签约\n\n园区签约了8个项目。",
+        "ünïcode.md": "# Ünïcode article\n\nIt has a title and a body.",
+        "utf16.txt": None,
+        "gbk.txt": None,
+    }
+    for name, text in good.items():
+        if text is not None:
+            (articles / name).write_text(text, encoding="utf-8")
+    (articles / "utf16.txt").write_bytes("UTF-16 news\n\nThe zone grew.".encode("utf-16"))
+    (articles / "gbk.txt").write_bytes("国标新闻\n\n新区增长了百分之五。".encode("gbk"))
+    bad = {
+        "binary.txt": b"\x00\x01\x02\xff" * 100,
+        "empty.txt": b"",
+        "blank.md": b"   \n\n  \t\n",
+        "chrome.txt": "【print】 【close】\n browsing: 12".encode(),
+        "huge.txt": b"A title\n\n" + b"word " * 500_000,
+        "slides.pdf": b"%PDF-1.4",
+        "bad.html": b"<html><body></body></html>",
+    }
+    for name, data in bad.items():
+        (articles / name).write_bytes(data)
+    os.mkfifo(articles / "fifo.txt")
+    (articles / "folder.md").mkdir()
+    (articles / "away.txt").symlink_to(tmp_path / "missing-target.txt")  # a dangling link
+    report = pipeline.ingest()
+    skipped = dict(report.skipped)
+    assert set(report.added) == {*good, *(p.name for p in articles.glob("0*.txt"))}
+    expected = {*bad, "fifo.txt", "folder.md", "away.txt"}
+    assert set(skipped) == expected and all(skipped[name] for name in expected)
