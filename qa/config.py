@@ -139,6 +139,9 @@ class Settings(BaseSettings):
     chat_queue_size: int = Field(
         32, ge=1, description="Questions that may wait; past that users are told it is busy."
     )
+    chat_patience: float = Field(
+        60.0, gt=0, description="Seconds a waiting question waits before it is told it is busy."
+    )
 
     def api_key(self) -> str:
         """The API key's value for a client (never logged); local servers need none."""

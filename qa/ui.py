@@ -20,6 +20,7 @@ offline_environment()  # gradio and huggingface_hub read these switches when the
 import gradio as gr  # noqa: E402
 from gradio.events import api as gr_api  # noqa: E402
 
+from qa.admission import Admission  # noqa: E402
 from qa.answer.retrieval import Mode  # noqa: E402
 from qa.errors import QAError, QuestionError  # noqa: E402
 from qa.feedback import record_feedback  # noqa: E402
@@ -40,6 +41,9 @@ EXAMPLES = [
     "What is the Integration of Two Industries?",
     "什么是两业融合?",
 ]
+BUSY = (
+    "The chat is busy: more questions are waiting than it can answer soon. Ask again in a minute."
+)
 TABLE_HEADERS = ["Title", "Date", "Chunks", "File"]
 CSS = """
 .qa-ref { font-weight: 600; color: var(--color-accent); }
@@ -80,6 +84,10 @@ class ChatPage:
 
     def __init__(self, pipeline: QAPipeline) -> None:
         self.pipeline = pipeline
+        settings = pipeline.settings
+        self.gate = Admission(
+            settings.chat_concurrency, settings.chat_queue_size, settings.chat_patience
+        )
 
     # --- chat -----------------------------------------------------------------------------
     def titles(self) -> dict[str, str]:
@@ -117,6 +125,27 @@ class ChatPage:
         history = [(t.question, t.answer.text) for t in done if t.answer is not None]
         pending = [*done, Turn(question)]
         yield gr.Textbox(value="", interactive=False), self.messages(pending), done
+        with self.gate.enter() as admitted:
+            if admitted:
+                yield from self._answer(
+                    question, done, pending, history, mode, k, sources, since, until
+                )
+                return
+        done = [*done, Turn(question, error=BUSY)]
+        yield gr.Textbox(interactive=True), self.messages(done), done
+
+    def _answer(
+        self,
+        question: str,
+        done: list[Turn],
+        pending: list[Turn],
+        history: list[tuple[str, str]],
+        mode: str,
+        k: float,
+        sources: list[str] | None,
+        since: str | None,
+        until: str | None,
+    ) -> Iterator[tuple[Any, list[dict[str, str]], list[Turn]]]:
         text = ""
         try:
             stream = self.pipeline.ask_stream(
@@ -312,8 +341,11 @@ def serve(pipeline: QAPipeline, host: str = "127.0.0.1", port: int = 7860) -> No
     settings = pipeline.settings
     pipeline.ensure_index()
     app = build_app(ChatPage(pipeline))
+    # Gradio lets every waiting question into the handler, where `ChatPage.gate` answers
+    # chat_concurrency of them at once and tells the ones past chat_queue_size it is busy
     app.queue(
-        default_concurrency_limit=settings.chat_concurrency, max_size=settings.chat_queue_size
+        default_concurrency_limit=settings.chat_concurrency + settings.chat_queue_size,
+        max_size=None,
     )
     private = [settings.index_dir, settings.uploads_dir, settings.feedback_file, Path(".env")]
     app.launch(

@@ -146,3 +146,12 @@ def test_articles_tab_lists_every_article_and_shows_its_text(page: ChatPage) -> 
     assert PINGHU in [r[3] for r in rows]
     assert "70 enterprises" in page.article_text(PINGHU)
     assert "not in the index" in page.article_text("nope.txt")
+
+
+def test_a_full_chat_says_it_is_busy_inside_the_chat(page: ChatPage) -> None:
+    from qa.ui import BUSY
+
+    page.gate.most_waiting = 0  # no room to wait: every question past the slots is told
+    box, messages, turns = ask(page, PINGHU_Q)[-1]
+    assert box.interactive is True
+    assert turns[0].error == BUSY and escape(BUSY) in messages[-1]["content"]
