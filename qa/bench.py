@@ -21,8 +21,8 @@ from typing import Any
 from qa.articles import load_article
 from qa.chunking import split_sentences
 from qa.config import Settings
-from qa.embeddings import Embedder
 from qa.evaluation import EvalItem, percentile
+from qa.index.embeddings import Embedder
 from qa.pipeline import QAPipeline
 
 Say = Callable[[str], None]

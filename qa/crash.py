@@ -25,7 +25,7 @@ from pathlib import Path
 
 from qa.articles import load_article
 from qa.config import Settings
-from qa.embeddings import make_embedder
+from qa.index.embeddings import make_embedder
 from qa.ingest import FAULT_POINTS
 from qa.pipeline import QAPipeline
 

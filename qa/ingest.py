@@ -18,8 +18,8 @@ import numpy as np
 from qa.articles import ARTICLE_SUFFIXES, Article, load_article
 from qa.chunking import Chunk, chunk_article, split_sentences
 from qa.errors import ArticleError, IndexDamagedError, IndexLockedError
-from qa.keyword import ChunkRecord
-from qa.store import Store
+from qa.index.keyword import ChunkRecord
+from qa.index.store import Store
 
 Progress = Callable[[int, int], None]  # (texts embedded so far, texts to embed): chunks, sentences
 EMBED_BATCH = 32
@@ -281,7 +281,7 @@ def _embed(
     text is embedded once however often it occurs: the sentences a chunk repeats from the one
     before it (the overlap) are the commonest case.
     """
-    from qa.keyword import index_text
+    from qa.index.keyword import index_text
 
     texts: dict[str, int] = {}  # text -> its row among the embedded vectors
     chunk_rows = [texts.setdefault(index_text(r.title, r.text), len(texts)) for r in records]

@@ -20,12 +20,12 @@ from qa.answer.policy import load_policy
 from qa.answer.question import Question, analyse
 from qa.answer.retrieval import Filters, Hit, Mode, Retriever
 from qa.config import Settings
-from qa.embeddings import Embedder, make_embedder
 from qa.errors import ArticleError, BackendError, IndexDamagedError, QuestionError
 from qa.followups import is_follow_up, standalone
+from qa.index.embeddings import Embedder, make_embedder
+from qa.index.store import Store
 from qa.ingest import IngestReport, Progress, ingest
 from qa.models import Answer, ArticleInfo, Passage
-from qa.store import Store
 
 if TYPE_CHECKING:
     from qa.answer.llm import LLMAnswerer

@@ -28,8 +28,8 @@ import numpy as np
 
 from qa.answer.retrieval import fuse
 from qa.config import EmbeddingBackend, Settings, offline_environment
-from qa.embeddings import Vectors, make_embedder
-from qa.keyword import ChunkRecord, KeywordIndex
+from qa.index.embeddings import Vectors, make_embedder
+from qa.index.keyword import ChunkRecord, KeywordIndex
 from qa.rgb import RGBItem, corpus_passages, item_passages, load_items
 from qa.rgb_eval import RGBSplit, hit_rank
 from qa.tokens import terms

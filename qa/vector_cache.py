@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.embeddings import Embedder, Vectors
+from qa.index.embeddings import Embedder, Vectors
 
 Say = Callable[[str], None]
 Embed = Callable[[list[str]], tuple[Vectors, list[float]]]  # texts → vectors, ms per text

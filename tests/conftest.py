@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from qa.config import Settings
-from qa.embeddings import Embedder, make_embedder
+from qa.index.embeddings import Embedder, make_embedder
 from qa.pipeline import QAPipeline
 
 ROOT = Path(__file__).resolve().parent.parent

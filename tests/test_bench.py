@@ -8,8 +8,8 @@ import pytest
 
 from qa.bench import markdown, run_bench, synthetic_corpus
 from qa.config import Settings
-from qa.embeddings import Embedder
 from qa.evaluation import load_dataset
+from qa.index.embeddings import Embedder
 
 from .conftest import ROOT, SEEDS
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from qa.embeddings import Embedder
 from qa.evaluation import load_dataset
+from qa.index.embeddings import Embedder
 from qa.pipeline import QAPipeline
 from qa.render import escape
 from qa.ui import ChatPage, Turn

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.embeddings import Embedder
+from qa.index.embeddings import Embedder
 
 from .conftest import SEEDS, free_port, make_pipeline, running
 

@@ -18,7 +18,7 @@ from qa.answer.retrieval import Hit
 from qa.chunking import split_sentences
 from qa.errors import ConfigError
 from qa.evaluation import EvalItem
-from qa.keyword import ChunkRecord, Spans
+from qa.index.keyword import ChunkRecord, Spans
 
 SEVEN = (
     "Haiyan Economic Development Zone was the only pilot region of seven units of the whole "

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from qa.cli import main
-from qa.embeddings import Embedder
 from qa.errors import IndexDamagedError
-from qa.keyword import KeywordIndex
+from qa.index.embeddings import Embedder
+from qa.index.keyword import KeywordIndex
 from qa.pipeline import QAPipeline
 
 from .conftest import make_pipeline

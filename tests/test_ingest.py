@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.embeddings import Embedder
 from qa.errors import IndexLockedError, IndexMismatchError
+from qa.index.embeddings import Embedder
 from qa.pipeline import QAPipeline
 
 from .conftest import DATA, Counting, make_pipeline

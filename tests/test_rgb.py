@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from qa.embeddings import Embedder
 from qa.errors import ConfigError
 from qa.evaluation import check_gate, load_thresholds
+from qa.index.embeddings import Embedder
 from qa.models import Answer, Passage
 from qa.rgb import (
     RGBItem,

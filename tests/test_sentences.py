@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from qa.chunking import split_sentences
-from qa.embeddings import Embedder
 from qa.errors import IndexMismatchError
+from qa.index.embeddings import Embedder
 from qa.pipeline import QAPipeline
 
 from .conftest import DATA, Counting, make_pipeline

@@ -24,8 +24,8 @@ from qa.answer.policy import Policy
 from qa.answer.question import Constraint, analyse
 from qa.answer.retrieval import Hit
 from qa.chunking import split_sentences
-from qa.embeddings import Embedder
-from qa.keyword import ChunkRecord, KeywordIndex, Spans
+from qa.index.embeddings import Embedder
+from qa.index.keyword import ChunkRecord, KeywordIndex, Spans
 from qa.lexicon import lexicon
 from qa.models import Citation, Considered, Trace
 

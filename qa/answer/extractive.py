@@ -28,7 +28,7 @@ from qa.answer.policy import Policy
 from qa.answer.question import Question
 from qa.answer.retrieval import Hit
 from qa.config import Settings
-from qa.keyword import KeywordIndex
+from qa.index.keyword import KeywordIndex
 from qa.models import Citation, Considered, Trace
 
 # a figure, a date or a definition is stated by one sentence; a name, a place or anything else

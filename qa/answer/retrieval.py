@@ -11,9 +11,9 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 
 from qa.config import Settings
-from qa.embeddings import Embedder
-from qa.keyword import ChunkRecord
-from qa.store import Store
+from qa.index.embeddings import Embedder
+from qa.index.keyword import ChunkRecord
+from qa.index.store import Store
 from qa.tokens import terms
 
 Mode = Literal["hybrid", "dense", "bm25"]

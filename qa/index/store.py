@@ -14,7 +14,6 @@ import numpy as np
 
 from qa.chunking import chunker_config
 from qa.config import Settings, offline_environment
-from qa.embeddings import Embedder
 from qa.errors import (
     BackendError,
     ConfigError,
@@ -22,7 +21,8 @@ from qa.errors import (
     IndexMismatchError,
     QAError,
 )
-from qa.keyword import ChunkRecord, KeywordIndex
+from qa.index.embeddings import Embedder
+from qa.index.keyword import ChunkRecord, KeywordIndex
 
 # 2: chunk records carry sentence spans, and sentence vectors are stored beside the BM25 index
 FORMAT = 2
