@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from qa.answer.facts import Facts, facts, normalise
-from qa.answer.features import Context, anchor_terms, featurise, relate
+from qa.answer.facts import facts, normalise
+from qa.answer.features import Context, facts_in_context, featurise, relate, weigh, with_before
 from qa.answer.policy import Policy
 from qa.answer.question import Constraint, analyse
 from qa.answer.retrieval import Hit
@@ -187,18 +187,12 @@ class CitationChecker:
         # not make the kind and unit features look for a figure or a name it does not hold
         question = replace(analyse(claim), asks="other", unit=None)
         wanted = claim_constraints(claim)
-        weights = {t: self.keyword.idf(t) for t in question.terms}
-
-        def idf(term: str) -> float:
-            return weights.get(term, 0.0)
-
-        anchors = anchor_terms(question, idf, self.keyword.idf("\x00unseen"), self.anchors)
+        idf, anchors = weigh(question, self.keyword.idf, self.anchors)
         # a claim is a statement like the passage's sentences, not a query: embedded as they are
         vector = self.embedder.embed_documents([claim])[0]
         # each sentence alone, and with the one before it (the first has none), as the
         # extractive answerer compares them
-        joined = vectors + np.concatenate([vectors[:1], vectors[:-1]])
-        joined /= np.linalg.norm(joined, axis=1, keepdims=True).clip(1e-12)
+        joined = with_before(vectors, np.concatenate([vectors[:1], vectors[:-1]]))
         similarity = zip((vectors @ vector).tolist(), (joined @ vector).tolist(), strict=True)
         sentences = [record.text[s:e] for s, e in spans]
         contexts = [Context(record.title, record.day, before) for before in ["", *sentences[:-1]]]
@@ -243,30 +237,12 @@ def claim_constraints(claim: str) -> tuple[Constraint, ...]:
 def unmet(wanted: tuple[Constraint, ...], sentence: str, context: Context) -> str | None:
     """The first of `wanted` that the sentence and its context do not state (names only in
     the same script), or None when they state them all."""
-    held = _with_context(sentence, context)
+    held = facts_in_context(sentence, context, claim=True)
     whole = " ".join((context.title, context.before, sentence))
     for constraint in wanted:
         if constraint.checkable(sentence) and not constraint.met(held, whole):
             return constraint.text
     return None
-
-
-def _with_context(sentence: str, context: Context) -> Facts:
-    """What a sentence states with its context, the article's date included. Unlike an
-    answer's, a claim's figures may come from the context too: a claim often joins the
-    sentence it cites with the one before."""
-    own, title, before = facts(sentence), facts(context.title), facts(context.before)
-    years, days = own.years | title.years | before.years, own.days | title.days | before.days
-    if context.date is not None:
-        years |= {context.date.year}
-        days |= {(context.date.month, context.date.day)}
-    return Facts(
-        quantities=own.quantities | title.quantities | before.quantities,
-        years=years,
-        days=days,
-        names=own.names | title.names | before.names,
-        places=own.places | title.places | before.places,
-    )
 
 
 def _name(name: str, claim: str) -> str:

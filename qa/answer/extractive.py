@@ -10,7 +10,6 @@ threshold the answer declines and names the closest articles; the Trace says why
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,10 +18,11 @@ from qa.answer.citations import cite
 from qa.answer.features import (
     Context,
     Featured,
-    anchor_terms,
     featurise,
     relate,
     sentence_terms,
+    weigh,
+    with_before,
 )
 from qa.answer.policy import Policy
 from qa.answer.question import Question
@@ -89,8 +89,7 @@ class ExtractiveAnswerer:
         Sentence spans and vectors were computed at ingest: only the question is embedded."""
         spans, vectors = self._spans(hits)
         sims = vectors @ query_vector if spans else np.zeros((0, 2))
-        idf = self._idf_of(question)
-        anchors = self._anchors(question, idf)
+        idf, anchors = weigh(question, self.keyword.idf, self.settings.anchor_terms)
         ranks = {id(h): i for i, h in enumerate(hits, start=1)}
         featured = relate(
             [
@@ -134,17 +133,8 @@ class ExtractiveAnswerer:
                 previous = text
                 row += 1
         own = stored[kept]
-        context = own + stored[before]
-        context /= np.linalg.norm(context, axis=1, keepdims=True).clip(1e-12)
+        context = with_before(own, stored[before])
         return out, np.stack([own, context], axis=1) if kept else np.zeros((0, 2, 1))
-
-    def _idf_of(self, question: Question) -> Callable[[str], float]:
-        weights = {t: self.keyword.idf(t) for t in question.terms}
-        return lambda term: weights.get(term, 0.0)
-
-    def _anchors(self, question: Question, idf: Callable[[str], float]) -> frozenset[str]:
-        unseen = self.keyword.idf("\x00unseen")
-        return anchor_terms(question, idf, unseen, self.settings.anchor_terms)
 
     def answer(
         self,

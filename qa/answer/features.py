@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
+
 from qa.answer.facts import Facts, facts, figure_with_unit, has_cjk
 from qa.answer.question import Question
 from qa.lexicon import lexicon
@@ -109,7 +111,7 @@ def featurise(
     around = own | sentence_terms(context.title) | sentence_terms(context.before)
     weights = {t: idf(t) for t in question.terms}
     total = sum(weights.values()) or 1.0
-    held = _facts_with_context(sentence, context)
+    held = facts_in_context(sentence, context)
     checkable = [c for c in question.constraints if c.checkable(sentence)]
     whole = " ".join((context.title, context.before, sentence))
     for c in question.hard:
@@ -149,13 +151,27 @@ def featurise(
     return Featured(values, None)
 
 
-def anchor_terms(
-    question: Question, idf: Callable[[str], float], unseen: float, most: int
-) -> frozenset[str]:
-    """The question's `most` rarest subject terms that the articles hold (an idf under
-    `unseen`, the idf of a term no article has): what it is about."""
+def weigh(
+    question: Question, index_idf: Callable[[str], float], most: int
+) -> tuple[Callable[[str], float], frozenset[str]]:
+    """The idf of each of the question's terms (looked up once; 0 for any other term), and its
+    `most` rarest subject terms that the articles hold (an idf under that of a term no article
+    has): what it is about."""
+    weights = {t: index_idf(t) for t in question.terms}
+    unseen = index_idf("\x00unseen")
+
+    def idf(term: str) -> float:
+        return weights.get(term, 0.0)
+
     known = sorted({t for t in question.subject if idf(t) < unseen}, key=lambda t: (-idf(t), t))
-    return frozenset(known[:most])
+    return idf, frozenset(known[:most])
+
+
+def with_before(own: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """Unit vectors of each sentence joined with the one before it (rows of `before`)."""
+    joined = own + before
+    unit: np.ndarray = joined / np.linalg.norm(joined, axis=1, keepdims=True).clip(1e-12)
+    return unit
 
 
 def relate(featured: list[Featured]) -> list[Featured]:
@@ -173,17 +189,23 @@ def relate(featured: list[Featured]) -> list[Featured]:
     return out
 
 
-def _facts_with_context(sentence: str, context: Context) -> Facts:
-    """The sentence's facts, plus the years and names its title and the sentence before state
-    and its article's date (an article of March 2023 answers "in March 2023" with a sentence
-    that says "this year")."""
+def facts_in_context(sentence: str, context: Context, *, claim: bool = False) -> Facts:
+    """The sentence's facts, plus the years, days and names its title and the sentence before
+    state and its article's date (an article of March 2023 answers "in March 2023" with a
+    sentence that says "this year"). An answer's figure must be its own sentence's; a `claim`
+    (checking an LLM's citation) may take figures and the title's days from the context too,
+    since a claim often joins the sentence it cites with the one before."""
     own, title, before = facts(sentence), facts(context.title), facts(context.before)
     years, days = own.years | title.years | before.years, own.days | before.days
+    quantities = own.quantities
+    if claim:
+        days |= title.days
+        quantities |= title.quantities | before.quantities
     if context.date is not None:
         years |= {context.date.year}
         days |= {(context.date.month, context.date.day)}
     return Facts(
-        quantities=own.quantities,
+        quantities=quantities,
         years=frozenset(years),
         days=days,
         names=own.names | title.names | before.names,
