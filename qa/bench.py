@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qa.articles import load_article
-from qa.chunking import split_sentences
 from qa.config import Settings
+from qa.corpus.articles import load_article
+from qa.corpus.chunking import split_sentences
 from qa.evaluation import EvalItem, percentile
 from qa.index.embeddings import Embedder
 from qa.pipeline import QAPipeline

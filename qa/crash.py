@@ -23,10 +23,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.articles import load_article
 from qa.config import Settings
+from qa.corpus.articles import load_article
+from qa.corpus.ingest import FAULT_POINTS
 from qa.index.embeddings import make_embedder
-from qa.ingest import FAULT_POINTS
 from qa.pipeline import QAPipeline
 
 

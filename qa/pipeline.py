@@ -20,11 +20,11 @@ from qa.answer.policy import load_policy
 from qa.answer.question import Question, analyse
 from qa.answer.retrieval import Filters, Hit, Mode, Retriever
 from qa.config import Settings
+from qa.corpus.ingest import IngestReport, Progress, ingest
 from qa.errors import ArticleError, BackendError, IndexDamagedError, QuestionError
 from qa.followups import is_follow_up, standalone
 from qa.index.embeddings import Embedder, make_embedder
 from qa.index.store import Store
-from qa.ingest import IngestReport, Progress, ingest
 from qa.models import Answer, ArticleInfo, Passage
 
 if TYPE_CHECKING:
@@ -336,7 +336,7 @@ class QAPipeline:
         """The cleaned text of one indexed article, the text citations point into."""
         from pathlib import Path
 
-        from qa.articles import load_article
+        from qa.corpus.articles import load_article
 
         meta = self.store.manifest()["articles"].get(source)
         if meta is None:

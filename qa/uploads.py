@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa.articles import ARTICLE_SUFFIXES, load_article
+from qa.corpus.articles import ARTICLE_SUFFIXES, load_article
+from qa.corpus.ingest import IngestReport, Progress
 from qa.errors import ArticleError
-from qa.ingest import IngestReport, Progress
 from qa.pipeline import QAPipeline
 
 

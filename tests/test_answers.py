@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from qa.articles import load_article
+from qa.corpus.articles import load_article
 from qa.errors import QuestionError
 from qa.models import Answer
 from qa.pipeline import QAPipeline

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.articles import load_article
+from qa.corpus.articles import load_article
 from qa.errors import ArticleError
 
 from .conftest import DATA, SEEDS

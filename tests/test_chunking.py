@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qa.articles import load_article
-from qa.chunking import chunk_article, split_sentences
+from qa.corpus.articles import load_article
+from qa.corpus.chunking import chunk_article, split_sentences
 
 from .conftest import SEEDS
 

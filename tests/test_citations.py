@@ -15,7 +15,7 @@ from qa.answer.citations import Checked, CitationChecker, Claim, claim_constrain
 from qa.answer.features import Context
 from qa.answer.policy import Policy, parse_policy
 from qa.answer.retrieval import Hit
-from qa.chunking import split_sentences
+from qa.corpus.chunking import split_sentences
 from qa.errors import ConfigError
 from qa.evaluation import EvalItem
 from qa.index.keyword import ChunkRecord, Spans

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from qa.articles import load_article
+from qa.corpus.articles import load_article
 
 from .conftest import ROOT, SEEDS
 

@@ -134,7 +134,7 @@ def test_a_second_writer_fails_at_once_naming_the_holder(pipeline: QAPipeline) -
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from qa.ingest import writer_lock\n"
+            "import sys, time; from pathlib import Path; from qa.corpus.ingest import writer_lock\n"
             "with writer_lock(Path(sys.argv[1])):\n print('locked', flush=True); time.sleep(30)",
             str(pipeline.store.folder),
         ],

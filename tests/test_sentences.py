@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.chunking import split_sentences
+from qa.corpus.chunking import split_sentences
 from qa.errors import IndexMismatchError
 from qa.index.embeddings import Embedder
 from qa.pipeline import QAPipeline

@@ -30,7 +30,7 @@ from qa.answer.citations import CitationChecker, Claim
 from qa.answer.facts import facts
 from qa.answer.policy import Policy
 from qa.answer.question import analyse
-from qa.chunking import split_sentences
+from qa.corpus.chunking import split_sentences
 from qa.errors import ConfigError
 from qa.lexicon import lexicon
 

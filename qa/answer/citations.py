@@ -23,7 +23,7 @@ from qa.answer.features import Context, facts_in_context, featurise, relate, wei
 from qa.answer.policy import Policy
 from qa.answer.question import Constraint, analyse
 from qa.answer.retrieval import Hit
-from qa.chunking import split_sentences
+from qa.corpus.chunking import split_sentences
 from qa.index.embeddings import Embedder
 from qa.index.keyword import ChunkRecord, KeywordIndex, Spans
 from qa.lexicon import lexicon

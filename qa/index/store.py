@@ -12,8 +12,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from qa.chunking import chunker_config
 from qa.config import Settings, offline_environment
+from qa.corpus.chunking import chunker_config
 from qa.errors import (
     BackendError,
     ConfigError,
@@ -30,7 +30,7 @@ REBUILD_HINT = "run `qa ingest --rebuild` to re-embed every article"
 
 
 class Store:
-    """Reads and writes one index; writers must hold `qa.ingest.writer_lock` first."""
+    """Reads and writes one index; writers must hold `qa.corpus.ingest.writer_lock` first."""
 
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
         self.settings = settings

@@ -6,7 +6,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from qa.articles import Article
+from qa.corpus.articles import Article
 
 # Candidate sentence ends: Chinese/English terminal punctuation plus closing quotes or brackets.
 _END = re.compile(r"(?:[。！？；!?]+|\.+)[”’\"'」』）)\]]*")

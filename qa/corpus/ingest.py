@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from qa.articles import ARTICLE_SUFFIXES, Article, load_article
-from qa.chunking import Chunk, chunk_article, split_sentences
+from qa.corpus.articles import ARTICLE_SUFFIXES, Article, load_article
+from qa.corpus.chunking import Chunk, chunk_article, split_sentences
 from qa.errors import ArticleError, IndexDamagedError, IndexLockedError
 from qa.index.keyword import ChunkRecord
 from qa.index.store import Store

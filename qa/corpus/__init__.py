@@ -1,0 +1,1 @@
+"""The corpus stage: article files read and cleaned, chunked, and ingested into the index."""
