@@ -89,19 +89,26 @@ def ingest(folder: Path | None, rebuild: bool, check: bool) -> None:
             click.echo(f"index: {line}", err=True)
         click.echo("index: inconsistent, run `qa ingest`" if problems else "index: consistent")
         sys.exit(1 if problems else 0)
-    from rich.progress import Progress, TaskID
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
-    bar = Progress(transient=True)  # started only when there is real embedding work to show
+    from qa.corpus.embed import IngestProgress, progress_line
+
+    bar = Progress(  # started only when there is real embedding work to show
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[status]}"),
+        transient=True,
+    )
     task: TaskID | None = None
 
-    def progress(done: int, total: int) -> None:
+    def progress(step: IngestProgress) -> None:
         nonlocal task
-        if total <= 8:  # a handful of texts embeds in a blink
+        if step.chunks_total <= 8:  # a handful of chunks embeds in a blink
             return
         if task is None:
             bar.start()
-            task = bar.add_task("embedding chunks and sentences", total=total)
-        bar.update(task, completed=done)
+            task = bar.add_task("embedding", total=step.chunks_total, status="")
+        bar.update(task, completed=step.chunks, status=progress_line(step))
 
     try:
         report = _pipeline().ingest(
@@ -119,7 +126,7 @@ def ingest(folder: Path | None, rebuild: bool, check: bool) -> None:
     click.echo(
         f"added {len(report.added)}, updated {len(report.updated)}, removed {len(report.removed)}, "
         f"unchanged {len(report.unchanged)}, skipped {len(report.skipped)} "
-        f"({report.embedded} chunks embedded, with {report.sentences} sentences, "
+        f"({report.embedded} new chunks, {report.texts} titles and sentences embedded, "
         f"in {report.seconds:.2f} s)"
     )
     if not report.ok:

@@ -54,7 +54,7 @@ def _change(folder: Path, spare: Path, turn: int) -> None:
 def _consistent(pipeline: QAPipeline, folder: Path) -> bool:
     if pipeline.store.problems():
         return False
-    listed = {n: m["sha256"] for n, m in pipeline.store.manifest()["articles"].items()}
+    listed = {n: e.sha256 for n, e in pipeline.store.manifest().articles.items()}
     on_disk = {p.name: load_article(p, 2_000_000).sha256 for p in folder.iterdir()}
     return listed == on_disk
 

@@ -20,7 +20,8 @@ from qa.answer.policy import load_policy
 from qa.answer.question import Question, analyse
 from qa.answer.retrieval import Filters, Hit, Mode, Retriever
 from qa.config import Settings
-from qa.corpus.ingest import IngestReport, Progress, ingest
+from qa.corpus.embed import Progress
+from qa.corpus.ingest import IngestReport, ingest
 from qa.errors import ArticleError, BackendError, IndexDamagedError, QuestionError
 from qa.followups import is_follow_up, standalone
 from qa.index.embeddings import Embedder, make_embedder
@@ -320,15 +321,10 @@ class QAPipeline:
     def articles(self) -> list[ArticleInfo]:
         """Every indexed article, newest first (undated last)."""
         self.ensure_index()
-        known = self.store.manifest()["articles"]
+        known = self.store.manifest().articles
         infos = [
-            ArticleInfo(
-                source=name,
-                title=meta["title"],
-                date=dt.date.fromisoformat(meta["date"]) if meta["date"] else None,
-                chunks=len(meta["chunks"]),
-            )
-            for name, meta in known.items()
+            ArticleInfo(source=name, title=entry.title, date=entry.day, chunks=len(entry.chunks))
+            for name, entry in known.items()
         ]
         return sorted(infos, key=lambda a: (a.date or dt.date.min, a.source), reverse=True)
 
@@ -338,11 +334,11 @@ class QAPipeline:
 
         from qa.corpus.articles import load_article
 
-        meta = self.store.manifest()["articles"].get(source)
-        if meta is None:
+        entry = self.store.manifest().articles.get(source)
+        if entry is None:
             raise ArticleError(f"{source} is not in the index: pick an article from the list")
         try:
-            return load_article(Path(meta["origin"]) / source, self.settings.max_article_bytes).text
+            return load_article(Path(entry.origin) / source, self.settings.max_article_bytes).text
         except OSError:
             raise ArticleError(
                 f"the file of {source} is gone: run `qa ingest` to bring the index up to date"

@@ -22,6 +22,7 @@ from gradio.events import api as gr_api  # noqa: E402
 
 from qa.admission import Admission  # noqa: E402
 from qa.answer.retrieval import Mode  # noqa: E402
+from qa.corpus.embed import IngestProgress  # noqa: E402
 from qa.errors import QAError, QuestionError  # noqa: E402
 from qa.feedback import record_feedback  # noqa: E402
 from qa.models import Answer  # noqa: E402
@@ -206,9 +207,9 @@ class ChatPage:
         if not files:
             return "Choose one or more .txt, .md or .html files first."
 
-        def embedding(done: int, total: int) -> None:
+        def embedding(step: IngestProgress) -> None:
             if progress is not None:
-                progress((done, total), desc="Embedding new chunks")
+                progress((step.chunks, step.chunks_total), desc="Embedding new chunks")
 
         try:
             report = add_uploads(self.pipeline, [Path(f) for f in files], progress=embedding)

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa.corpus.articles import ARTICLE_SUFFIXES, load_article
-from qa.corpus.ingest import IngestReport, Progress
+from qa.corpus.embed import Progress
+from qa.corpus.ingest import IngestReport
 from qa.errors import ArticleError
 from qa.pipeline import QAPipeline
 

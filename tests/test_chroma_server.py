@@ -41,7 +41,7 @@ def test_ingest_and_ask_through_a_chroma_server(
     report = pipe.ingest()
     assert len(report.added) == 5
     assert not (tmp_path / "index" / "chroma").exists()  # vectors live on the server
-    assert pipe.store.collection.count() == report.embedded
+    assert pipe.store.vectors.count() == report.embedded
     answer = pipe.ask("When was Haichen Precision Machinery established?")
     assert answer.citations[0].source == "003_741e1901b211ff40.txt"
     assert pipe.ingest().embedded == 0

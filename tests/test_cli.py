@@ -44,7 +44,7 @@ def test_ingest_again_reports_nothing_to_do(project: Path) -> None:
     result = qa("ingest", cwd=project)
     assert result.returncode == 0
     assert (
-        "added 0, updated 0, removed 0, unchanged 5, skipped 0 (0 chunks embedded" in result.stdout
+        "added 0, updated 0, removed 0, unchanged 5, skipped 0 (0 new chunks" in result.stdout
     )
 
 

@@ -31,18 +31,18 @@ def test_reingest_of_unchanged_articles_embeds_nothing(
     counting = Counting(embedder)
     pipe = make_pipeline(tmp_path, articles, counting)  # type: ignore[arg-type]
     first = pipe.ingest()
-    assert len(first.added) == 5 and first.embedded + first.sentences == counting.embedded
+    assert len(first.added) == 5 and first.texts == counting.embedded
     assert first.embedded > 0 and first.sentences > 0
     before = counting.embedded
     second = pipe.ingest()
-    assert counting.embedded == before and second.embedded == second.sentences == 0
+    assert counting.embedded == before and second.embedded == second.texts == 0
     assert sorted(second.unchanged) == sorted(first.added)
     assert not (second.added or second.updated or second.removed)
 
 
 def test_changed_article_has_its_chunks_replaced(pipeline: QAPipeline, articles: Path) -> None:
     pipeline.ingest()
-    old_ids = set(pipeline.store.manifest()["articles"][PINGHU]["chunks"])
+    old_ids = set(pipeline.store.manifest().articles[PINGHU].chunks)
     path = articles / PINGHU
     path.write_text(
         path.read_text(encoding="utf-8")
@@ -51,9 +51,9 @@ def test_changed_article_has_its_chunks_replaced(pipeline: QAPipeline, articles:
     )
     report = pipeline.ingest()
     assert report.updated == [PINGHU] and report.embedded > 0
-    new_ids = set(pipeline.store.manifest()["articles"][PINGHU]["chunks"])
+    new_ids = set(pipeline.store.manifest().articles[PINGHU].chunks)
     assert old_ids.isdisjoint(new_ids)
-    assert pipeline.store.collection.get(ids=sorted(old_ids))["ids"] == []
+    assert pipeline.store.vectors.collection.get(ids=sorted(old_ids))["ids"] == []
     assert not {r.id for r in pipeline.store.keyword.records} & old_ids
     answer = pipeline.ask("How many workers does the Wutong glass bead cluster employ?")
     assert "5,300" in answer.text
@@ -69,7 +69,7 @@ def test_deleted_article_is_never_retrieved_again(pipeline: QAPipeline, articles
             "Haichen Precision Machinery Pinghu CNC machine tool cluster", mode=mode, k=50
         )  # type: ignore[arg-type]
         assert PINGHU not in {p.source for p in answer.passages}
-    assert pipeline.store.collection.get(where={"source": PINGHU})["ids"] == []
+    assert pipeline.store.vectors.collection.get(where={"source": PINGHU})["ids"] == []
 
 
 def test_bad_file_is_skipped_and_named_and_the_rest_ingest(
@@ -92,7 +92,7 @@ def test_a_file_that_turns_bad_keeps_its_indexed_version(
     (articles / PINGHU).write_bytes(b"\x00\x00")
     report = pipeline.ingest()
     assert [name for name, _ in report.skipped] == [PINGHU] and not report.removed
-    assert PINGHU in pipeline.store.manifest()["articles"]
+    assert PINGHU in pipeline.store.manifest().articles
 
 
 def test_same_text_under_two_names_is_a_duplicate(pipeline: QAPipeline, articles: Path) -> None:
@@ -114,7 +114,7 @@ def test_other_formats_and_a_second_folder_ingest_incrementally(
     assert sorted(report.added) == ["deqing_geo.md", "lanxi_park.html"] and not report.removed
     answer = pipeline.ask("How many enterprises has the Lanxi Battery Materials Park signed?")
     assert answer.citations[0].source == "lanxi_park.html" and "420" in answer.text
-    assert len(pipeline.store.manifest()["articles"]) == 7
+    assert len(pipeline.store.manifest().articles) == 7
 
 
 def test_index_built_with_another_model_asks_for_a_rebuild(

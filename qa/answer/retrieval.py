@@ -43,16 +43,6 @@ class Filters:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
-    def admits(self, record: ChunkRecord) -> bool:
-        """Whether a chunk passes the filters."""
-        if self.sources is not None and record.source not in self.sources:
-            return False
-        if (self.since or self.until) and not record.date:
-            return False
-        if self.since is not None and record.date < _day(self.since):
-            return False
-        return self.until is None or record.date <= _day(self.until)
-
 
 def _day(day: dt.date) -> int:
     return day.year * 10000 + day.month * 100 + day.day
@@ -97,7 +87,9 @@ class Retriever:
         rankings: list[tuple[float, list[str]]] = []
         if mode in ("hybrid", "dense") and keyword.records:
             clock = time.perf_counter()
-            dense = self.store.dense(vector, min(n, len(keyword.records)), filters.where())
+            dense = self.store.vectors.nearest(
+                vector, min(n, len(keyword.records)), filters.where()
+            )
             similarity = dict(dense)
             rankings.append((self.settings.dense_weight, [cid for cid, _ in dense]))
             timings["dense"] = _ms(clock)
@@ -105,7 +97,11 @@ class Retriever:
             clock = time.perf_counter()
             mask = None
             if filters != Filters():
-                mask = np.fromiter((filters.admits(r) for r in keyword.records), dtype=np.float32)
+                mask = keyword.mask(
+                    filters.sources,
+                    _day(filters.since) if filters.since else None,
+                    _day(filters.until) if filters.until else None,
+                )
             found = keyword.search(terms(query) if query_terms is None else query_terms, n, mask)
             rankings.append((self.settings.bm25_weight, [keyword.records[i].id for i, _ in found]))
             timings["bm25"] = _ms(clock)

@@ -7,22 +7,18 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from qa.corpus.articles import ARTICLE_SUFFIXES, Article, load_article
 from qa.corpus.chunking import Chunk, chunk_article, split_sentences
-from qa.errors import ArticleError, IndexDamagedError, IndexLockedError
+from qa.corpus.embed import Progress, Staging, embed_records
+from qa.errors import ArticleError, ConfigError, IndexDamagedError, IndexLockedError
 from qa.index.keyword import ChunkRecord
+from qa.index.manifest import ArticleEntry
 from qa.index.store import Store
-
-Progress = Callable[[int, int], None]  # (texts embedded so far, texts to embed): chunks, sentences
-EMBED_BATCH = 32
 
 
 @dataclass
@@ -36,8 +32,9 @@ class IngestReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     duplicates: list[tuple[str, str]] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)  # what was wrong with the index before
-    embedded: int = 0  # chunks embedded (0 when nothing changed)
-    sentences: int = 0  # distinct sentences of those chunks embedded
+    embedded: int = 0  # new chunks indexed (0 when nothing changed)
+    sentences: int = 0  # distinct sentences of those chunks
+    texts: int = 0  # titles and sentences embedded (none that an earlier, stopped run staged)
     seconds: float = 0.0
 
     @property
@@ -136,12 +133,12 @@ def ingest(
 
     Articles that came from one of `folders` and whose file is gone are removed; a file that
     cannot be read is skipped and, if an older version was indexed, that version is kept.
+    Everything is embedded before the index changes (see `Store.write`); the vectors are
+    staged on disk as they come, so an ingest that is stopped resumes where it was.
     """
     folders = [folders] if isinstance(folders, Path) else list(folders)
     for folder in folders:
         if not folder.is_dir():
-            from qa.errors import ConfigError
-
             raise ConfigError(
                 f"{folder} is not a folder of articles: give `qa ingest DIR` a folder"
             )
@@ -153,17 +150,16 @@ def ingest(
             with contextlib.suppress(IndexDamagedError):  # damage is repaired just below
                 store.check_compatible()  # another model or chunker: ask for --rebuild
             # an unfinished or damaged index is rebuilt, never reported "unchanged"
-            report.repaired = store.problems()
+            report.repaired = store.problems(thorough=store.unfinished())
             rebuild = bool(report.repaired)
         if rebuild:
             store.reset()
         else:
             store.check_compatible()
         manifest = store.manifest()
-        known: dict[str, Any] = manifest["articles"]
+        known = manifest.articles
         articles, report.skipped = read_folders(folders, store.settings.max_article_bytes)
         todo = _plan(articles, known, origins, report)
-        records = [r for r in store.keyword.records if r.source in known]
         new_records = [
             _record(article, chunk)
             for article in todo
@@ -171,39 +167,35 @@ def ingest(
                 article, store.settings.chunk_size, store.settings.chunk_overlap
             )
         ]
-        stale = [cid for name in report.updated + report.removed for cid in known[name]["chunks"]]
+        staging = Staging(store.folder / "ingest.staging", store.embedder.model_id)
+        embedded = embed_records(store.embedder, new_records, staging, progress)
+        report.sentences, report.texts = embedded.distinct_sentences, embedded.texts
+        stale = [cid for name in report.updated + report.removed for cid in known[name].chunks]
         for name in report.removed:
             del known[name]
-        vectors, sentence_vectors, report.sentences = _embed(store, new_records, progress)
-        changed = bool(todo or report.removed) or not (store.folder / "keyword").exists()
-        if changed:
-            store.begin_write()
-            fault_point(store.settings.fault_point, "began")
-        if stale:
-            store.delete(stale)
-            fault_point(store.settings.fault_point, "deleted")
-        if new_records:
-            store.upsert(new_records, vectors)
-            fault_point(store.settings.fault_point, "upserted")
         for article in todo:
-            known[article.id] = {
-                "sha256": article.sha256,
-                "title": article.title,
-                "date": article.date.isoformat() if article.date else None,
-                "origin": str(article.path.parent.resolve()),
-                "chunks": [r.id for r in new_records if r.source == article.id],
-            }
-        if changed:
-            gone = set(stale)
-            kept = [r for r in records if r.id not in gone]
-            store.write_keyword(kept + new_records, sentence_vectors)
-            fault_point(store.settings.fault_point, "keyword")
-            manifest["dimension"] = (
-                int(vectors.shape[1]) if len(new_records) else manifest["dimension"]
+            known[article.id] = ArticleEntry(
+                sha256=article.sha256,
+                title=article.title,
+                date=article.date.isoformat() if article.date else None,
+                origin=str(article.path.parent.resolve()),
+                chunks=[r.id for r in new_records if r.source == article.id],
             )
-            store.write_manifest(manifest)
-            fault_point(store.settings.fault_point, "manifest")
-            store.end_write()
+        if todo or report.removed or not (store.folder / "keyword").exists():
+            gone = set(stale)
+            kept = [r for r in store.keyword.records if r.source in known and r.id not in gone]
+            if new_records:
+                manifest.dimension = int(embedded.chunks.shape[1])
+            store.write(
+                manifest,
+                kept + new_records,
+                embedded.sentences,
+                stale,
+                new_records,
+                embedded.chunks,
+                lambda here: fault_point(store.settings.fault_point, here),
+            )
+        staging.clear()
         report.embedded = len(new_records)
     report.seconds = time.perf_counter() - started
     return report
@@ -222,16 +214,19 @@ def fault_point(chosen: str | None, here: str) -> None:
 
 
 def _plan(
-    articles: list[Article], known: dict[str, Any], origins: set[str], report: IngestReport
+    articles: list[Article],
+    known: dict[str, ArticleEntry],
+    origins: set[str],
+    report: IngestReport,
 ) -> list[Article]:
     """Sort articles into added / updated / unchanged / duplicates; return those to embed."""
     todo: list[Article] = []
     present = {a.id for a in articles}
     # an article already indexed keeps its place; a later file with the same text is the twin
     seen_text: dict[str, str] = {
-        meta["sha256"]: name
-        for name, meta in known.items()
-        if meta["origin"] not in origins or name in present
+        entry.sha256: name
+        for name, entry in known.items()
+        if entry.origin not in origins or name in present
     }
     for article in articles:
         twin = seen_text.get(article.sha256)
@@ -245,14 +240,14 @@ def _plan(
         if old is None:
             report.added.append(article.id)
             todo.append(article)
-        elif old["sha256"] != article.sha256:
+        elif old.sha256 != article.sha256:
             report.updated.append(article.id)
             todo.append(article)
         else:
             report.unchanged.append(article.id)
     skipped = {name for name, _ in report.skipped}
-    for name, meta in known.items():
-        if meta["origin"] in origins and name not in present and name not in skipped:
+    for name, entry in known.items():
+        if entry.origin in origins and name not in present and name not in skipped:
             report.removed.append(name)
     return todo
 
@@ -269,30 +264,3 @@ def _record(article: Article, chunk: Chunk) -> ChunkRecord:
         chunk.text,
         tuple(split_sentences(chunk.text)),
     )
-
-
-def _embed(
-    store: Store, records: list[ChunkRecord], progress: Progress | None
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """The vectors of the records' chunks and of their sentences (rows in record order), and
-    how many distinct sentences that took.
-
-    Both go through the embedder in one pass of batches, so progress counts them together. A
-    text is embedded once however often it occurs: the sentences a chunk repeats from the one
-    before it (the overlap) are the commonest case.
-    """
-    from qa.index.keyword import index_text
-
-    texts: dict[str, int] = {}  # text -> its row among the embedded vectors
-    chunk_rows = [texts.setdefault(index_text(r.title, r.text), len(texts)) for r in records]
-    sentence_rows = [
-        texts.setdefault(r.text[s:e], len(texts)) for r in records for s, e in r.sentences
-    ]
-    unique = list(texts)
-    parts = [np.zeros((0, max(store.embedder.dimension, 1)), dtype=np.float32)]
-    for i in range(0, len(unique), EMBED_BATCH):
-        parts.append(store.embedder.embed_documents(unique[i : i + EMBED_BATCH]))
-        if progress is not None:
-            progress(min(i + EMBED_BATCH, len(unique)), len(unique))
-    vectors = np.concatenate(parts[1:]) if len(parts) > 1 else parts[0]
-    return vectors[chunk_rows], vectors[sentence_rows], len(set(sentence_rows))

@@ -8,6 +8,7 @@ import json
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,36 @@ class KeywordIndex:
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
+
+    def mask(
+        self, sources: frozenset[str] | None, since: int | None, until: int | None
+    ) -> np.ndarray:
+        """1.0 for the rows of chunks from `sources` (all when None) dated within [since, until]
+        (yyyymmdd; an undated chunk is outside any range), else 0.0: from arrays built once."""
+        if sources is None:
+            keep = np.ones(len(self.records), dtype=bool)
+        else:
+            keep = np.zeros(len(self.records), dtype=bool)
+            for source in sources:
+                keep[self._by_source.get(source, [])] = True
+        if since is not None or until is not None:
+            keep &= self._dates > 0
+        if since is not None:
+            keep &= self._dates >= since
+        if until is not None:
+            keep &= self._dates <= until
+        return keep.astype(np.float32)
+
+    @cached_property
+    def _dates(self) -> np.ndarray:
+        return np.fromiter((r.date for r in self.records), dtype=np.int64, count=len(self.records))
+
+    @cached_property
+    def _by_source(self) -> dict[str, list[int]]:
+        rows: dict[str, list[int]] = {}
+        for i, record in enumerate(self.records):
+            rows.setdefault(record.source, []).append(i)
+        return rows
 
     def idf(self, term: str) -> float:
         """BM25's inverse document frequency of a term; a term no chunk holds gets the highest."""
