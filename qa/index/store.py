@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -40,6 +41,7 @@ class Store:
         self._chroma: Any = None  # opened on first use, each of these
         self._collection: Any = None
         self._keyword: KeywordIndex | None = None
+        self._lost = False  # the collection vanished: recount before it is queried again
 
     def reload(self, reopen: bool = False) -> None:
         """Read the collection and the BM25 index afresh on next use; `reopen` also opens the
@@ -117,7 +119,8 @@ class Store:
         Chroma server restarted on an empty path, a collection dropped): one count, cheap."""
         listed = sum(len(meta["chunks"]) for meta in self.manifest()["articles"].values())
         try:
-            held = self.collection.count()
+            with self._server_calls():
+                held = self.collection.count()
         except QAError:
             raise
         except Exception as exc:  # a damaged embedded store raises its own errors
@@ -125,10 +128,16 @@ class Store:
                 f"the vector store cannot be read ({type(exc).__name__}): run `qa ingest --rebuild`"
             ) from None
         if held != listed:
+            where = (
+                f"the Chroma server at {self.settings.chroma_url}"
+                if self.settings.chroma_url
+                else "the vector store"
+            )
             raise IndexDamagedError(
-                f"the vector store holds {held} chunks where the manifest lists {listed}: "
+                f"{where} holds {held} chunks where the manifest lists {listed}: "
                 "run `qa ingest`, which repairs it"
             )
+        self._lost = False
 
     def problems(self) -> list[str]:
         """What is wrong with the index: an unfinished ingest, a damaged part, or chunk ids
@@ -137,7 +146,8 @@ class Store:
         try:
             listed = {c for meta in self.manifest()["articles"].values() for c in meta["chunks"]}
             records = [r.id for r in self.keyword.records]
-            stored = set(self.collection.get(include=[])["ids"])
+            with self._server_calls():
+                stored = set(self.collection.get(include=[])["ids"])
         except (IndexDamagedError, BackendError) as exc:
             return [*out, str(exc)]
         except QAError:
@@ -223,10 +233,25 @@ class Store:
                 settings=chroma_settings,
             )
         except Exception as exc:  # chromadb raises plain exceptions for connection errors
-            raise BackendError(
-                f"cannot reach the Chroma server at {url} ({exc}): start it with "
-                "`chroma run --path DIR --port N`, or unset QA_CHROMA_URL for the embedded store"
-            ) from None
+            raise self._unreachable(exc) from None
+
+    def _unreachable(self, exc: Exception) -> BackendError:
+        return BackendError(
+            f"cannot reach the Chroma server at {self.settings.chroma_url} ({exc}): start it "
+            "with `chroma run --path DIR --port N`, or unset QA_CHROMA_URL for the embedded store"
+        )
+
+    @contextlib.contextmanager
+    def _server_calls(self) -> Iterator[None]:
+        """Turn a Chroma server that stopped answering into a BackendError naming the fix."""
+        import httpx  # what chromadb's HttpClient speaks through
+
+        try:
+            yield
+        except httpx.TransportError as exc:
+            if not self.settings.chroma_url:
+                raise
+            raise self._unreachable(exc) from None
 
     @property
     def collection(self) -> Any:
@@ -257,28 +282,49 @@ class Store:
         step = 1000
         for i in range(0, len(records), step):
             batch = records[i : i + step]
-            self.collection.upsert(
-                ids=[r.id for r in batch],
-                embeddings=vectors[i : i + step],
-                documents=[r.text for r in batch],
-                metadatas=[
-                    {"source": r.source, "date": r.date, "start": r.start, "end": r.end}
-                    for r in batch
-                ],
-            )
+            with self._server_calls():
+                self.collection.upsert(
+                    ids=[r.id for r in batch],
+                    embeddings=vectors[i : i + step],
+                    documents=[r.text for r in batch],
+                    metadatas=[
+                        {"source": r.source, "date": r.date, "start": r.start, "end": r.end}
+                        for r in batch
+                    ],
+                )
 
     def delete(self, chunk_ids: list[str]) -> None:
         """Remove chunks by id."""
         for i in range(0, len(chunk_ids), 1000):
-            self.collection.delete(ids=chunk_ids[i : i + 1000])
+            with self._server_calls():
+                self.collection.delete(ids=chunk_ids[i : i + 1000])
 
     def dense(
         self, vector: np.ndarray, k: int, where: dict[str, Any] | None
     ) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity) of the k nearest chunks that pass `where`."""
-        result = self.collection.query(
-            query_embeddings=[vector], n_results=k, where=where, include=["distances"]
-        )
+        from chromadb.errors import NotFoundError
+
+        if self._lost:
+            self.check_counts()
+        try:
+            return self._nearest(vector, k, where)
+        except NotFoundError:
+            # the collection is gone (a Chroma server restarted on an empty path, or dropped):
+            # open it by name again and query it only once it holds the manifest's chunks, as
+            # after a `qa ingest` elsewhere; an empty one never answers silently
+            self._collection = None
+            self._lost = True
+            self.check_counts()
+            return self._nearest(vector, k, where)
+
+    def _nearest(
+        self, vector: np.ndarray, k: int, where: dict[str, Any] | None
+    ) -> list[tuple[str, float]]:
+        with self._server_calls():
+            result = self.collection.query(
+                query_embeddings=[vector], n_results=k, where=where, include=["distances"]
+            )
         return [
             (cid, 1.0 - float(d))
             for cid, d in zip(result["ids"][0], result["distances"][0], strict=True)
@@ -288,7 +334,8 @@ class Store:
         """Drop every vector, the BM25 index and the manifest (for a rebuild), whatever state
         they are in: an embedded store that cannot even be opened is deleted from disk."""
         try:
-            self._client.delete_collection(self.settings.collection)
+            with self._server_calls():
+                self._client.delete_collection(self.settings.collection)
         except QAError:
             raise  # a Chroma server that cannot be reached is not ours to delete
         except Exception:  # missing (NotFoundError/ValueError by version), or damaged
