@@ -45,6 +45,7 @@ EXAMPLES = [
 BUSY = (
     "The chat is busy: more questions are waiting than it can answer soon. Ask again in a minute."
 )
+BUSY_LANES = 8  # handler slots past the gate's own, where an over-full chat is told it is busy
 TABLE_HEADERS = ["Title", "Date", "Chunks", "File"]
 CSS = """
 .qa-ref { font-weight: 600; color: var(--color-accent); }
@@ -181,11 +182,15 @@ class ChatPage:
         return f"Thanks, your rating was saved to {path.name}."
 
     def api_ask(self, question: str, k: int = 5) -> dict[str, Any]:
-        """Answer one question; the whole Answer as JSON (for `gradio_client`)."""
-        try:
-            return self.pipeline.ask(question, k=k).model_dump(mode="json")
-        except QAError as exc:
-            raise gr.Error(str(exc)) from None
+        """Answer one question; the whole Answer as JSON (for `gradio_client`). It passes the
+        same gate as the chat: a Gradio error saying it is busy when the chat is full."""
+        with self.gate.enter() as admitted:
+            if not admitted:
+                raise gr.Error(BUSY)
+            try:
+                return self.pipeline.ask(question, k=k).model_dump(mode="json")
+            except QAError as exc:
+                raise gr.Error(str(exc)) from None
 
     # --- articles -------------------------------------------------------------------------
     def article_rows(self) -> list[list[str | int]]:
@@ -297,8 +302,16 @@ def build_app(page: ChatPage) -> gr.Blocks:
 
         chat_inputs = [question, turns, mode, k, sources, since, until]
         chat_outputs = [question, chatbot, turns]
-        for trigger in (question.submit, ask_button.click):
-            trigger(page.respond, chat_inputs, chat_outputs, api_visibility="private")
+        # one event for both triggers; callable as "/chat" (`python -m qa.load` drives it)
+        # but kept out of the API page, whose documented endpoint is "/ask"
+        gr.on(
+            [question.submit, ask_button.click],
+            page.respond,
+            chat_inputs,
+            chat_outputs,
+            api_name="chat",
+            api_visibility="undocumented",
+        )
         clear.click(lambda: ([], [], ""), None, [chatbot, turns, status], api_visibility="private")
         chatbot.clear(lambda: ([], ""), None, [turns, status], api_visibility="private")
 
@@ -342,12 +355,13 @@ def serve(pipeline: QAPipeline, host: str = "127.0.0.1", port: int = 7860) -> No
     settings = pipeline.settings
     pipeline.ensure_index()
     app = build_app(ChatPage(pipeline))
-    # Gradio lets every waiting question into the handler, where `ChatPage.gate` answers
-    # chat_concurrency of them at once and tells the ones past chat_queue_size it is busy
-    app.queue(
-        default_concurrency_limit=settings.chat_concurrency + settings.chat_queue_size,
-        max_size=None,
-    )
+    # Gradio lets more questions into the handler than the gate admits, so that `ChatPage.gate`
+    # answers chat_concurrency of them at once, keeps chat_queue_size waiting, and tells the
+    # rest in the chat that it is busy (in BUSY_LANES spare slots, at once) instead of leaving
+    # them unseen in Gradio's own queue; its max_size stays unset, since a full Gradio queue is
+    # an error toast, not words in the chat
+    lanes = settings.chat_concurrency + settings.chat_queue_size + BUSY_LANES
+    app.queue(default_concurrency_limit=lanes, max_size=None)
     private = [settings.index_dir, settings.uploads_dir, settings.feedback_file, Path(".env")]
     app.launch(
         server_name=host,
@@ -355,6 +369,8 @@ def serve(pipeline: QAPipeline, host: str = "127.0.0.1", port: int = 7860) -> No
         share=False,
         inbrowser=False,
         max_file_size=settings.max_upload_bytes,
+        # a waiting question holds a worker thread: one for every lane, and some for the rest
+        max_threads=lanes + BUSY_LANES,
         blocked_paths=[str(p.resolve()) for p in private],
         footer_links=["api"],
         run_history=False,

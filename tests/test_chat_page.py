@@ -149,9 +149,13 @@ def test_articles_tab_lists_every_article_and_shows_its_text(page: ChatPage) -> 
 
 
 def test_a_full_chat_says_it_is_busy_inside_the_chat(page: ChatPage) -> None:
+    import gradio as gr
+
     from qa.ui import BUSY
 
     page.gate.most_waiting = 0  # no room to wait: every question past the slots is told
     box, messages, turns = ask(page, PINGHU_Q)[-1]
     assert box.interactive is True
     assert turns[0].error == BUSY and escape(BUSY) in messages[-1]["content"]
+    with pytest.raises(gr.Error, match="busy"):  # the API endpoint passes the same gate
+        page.api_ask(PINGHU_Q)

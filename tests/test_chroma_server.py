@@ -2,36 +2,47 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 
+import qa
+from qa.errors import BackendError, IndexDamagedError, QAError
 from qa.index.embeddings import Embedder
+from qa.pipeline import QAPipeline
 
 from .conftest import SEEDS, free_port, make_pipeline, running
 
 pytestmark = pytest.mark.chroma_server
 
+PINGHU = "003_741e1901b211ff40.txt"
+PINGHU_Q = "When was Haichen Precision Machinery established?"
 
-@pytest.fixture
-def chroma_url(tmp_path: Path) -> Iterator[str]:
+
+def chroma_run(path: Path, port: int) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    """`chroma run` on 127.0.0.1:`port` keeping its data in `path`, stopped on exit."""
     exe = shutil.which("chroma", path=str(Path(sys.executable).parent))
     assert exe, "the chroma CLI ships with chromadb"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [exe, "run", "--path", str(tmp_path / "server-data")]
-    with running(
-        [*command, "--host", "127.0.0.1", "--port", str(port)],
-        f"{url}/api/v2/heartbeat",
+    return running(
+        [exe, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        f"http://127.0.0.1:{port}/api/v2/heartbeat",
         60,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-    ):
-        yield url
+    )
+
+
+@pytest.fixture
+def chroma_url(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    with chroma_run(tmp_path / "server-data", port):
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_ingest_and_ask_through_a_chroma_server(
@@ -48,8 +59,99 @@ def test_ingest_and_ask_through_a_chroma_server(
 
 
 def test_unreachable_server_gives_a_clear_error(tmp_path: Path, embedder: Embedder) -> None:
-    from qa.errors import BackendError
-
     pipe = make_pipeline(tmp_path, SEEDS, embedder, chroma_url=f"http://127.0.0.1:{free_port()}")
     with pytest.raises(BackendError, match="chroma run"):
         pipe.ingest()
+
+
+def settings_env(pipe: QAPipeline, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The pipeline's settings as QA_* variables, set here too (for `qa.ask`), for a new
+    process that uses the same index and server."""
+    settings = pipe.settings
+    env = {
+        "QA_ARTICLES_DIR": str(settings.articles_dir),
+        "QA_INDEX_DIR": str(settings.index_dir),
+        "QA_UPLOADS_DIR": str(settings.uploads_dir),
+        "QA_FEEDBACK_FILE": str(settings.feedback_file),
+        "QA_CHROMA_URL": str(settings.chroma_url),
+        "QA_BACKEND": "extractive",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("QA_")}, **env}
+
+
+def qa_command(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the `qa` command line in a new process."""
+    exe = Path(sys.executable).with_name("qa")
+    return subprocess.run(
+        [str(exe), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+
+
+def one_line_error(run: subprocess.CompletedProcess[str]) -> str:
+    """The single error line of a failed command (no traceback, nothing on stdout)."""
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert run.stdout == "" and "Traceback" not in run.stderr, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), run.stderr
+    return lines[0]
+
+
+def public_ask_error() -> QAError:
+    """What `qa.ask` raises, from a default pipeline built afresh."""
+    qa.default_pipeline.cache_clear()
+    try:
+        qa.ask(PINGHU_Q)
+    except QAError as exc:
+        return exc
+    finally:
+        qa.default_pipeline.cache_clear()
+    raise AssertionError("qa.ask answered")
+
+
+@pytest.mark.slow
+def test_a_stopped_server_is_one_line_naming_the_fix(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    pipe = make_pipeline(tmp_path, SEEDS, embedder, chroma_url=f"http://127.0.0.1:{port}")
+    with chroma_run(tmp_path / "server-data", port):
+        pipe.ingest()
+        assert pipe.ask(PINGHU_Q).citations[0].source == PINGHU
+    env = settings_env(pipe, monkeypatch)
+    # the pipeline that answered before, a new `qa ask` process and `qa.ask` all say the same
+    with pytest.raises(BackendError, match=r"start it with `chroma run.*unset QA_CHROMA_URL"):
+        pipe.ask(PINGHU_Q)
+    line = one_line_error(qa_command(["ask", PINGHU_Q], env, tmp_path))
+    assert "cannot reach the Chroma server" in line and "unset QA_CHROMA_URL" in line
+    error = public_ask_error()
+    assert isinstance(error, BackendError) and "chroma run" in str(error)
+
+
+@pytest.mark.slow
+def test_a_server_restarted_empty_asks_for_qa_ingest_which_repairs_it(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    pipe = make_pipeline(tmp_path, SEEDS, embedder, chroma_url=f"http://127.0.0.1:{port}")
+    with chroma_run(tmp_path / "first", port):
+        pipe.ingest()
+        before = pipe.ask(PINGHU_Q)
+    env = settings_env(pipe, monkeypatch)
+    with chroma_run(tmp_path / "second", port):  # the same port, an empty path
+        for _ in range(2):  # and again: the empty collection is never queried as if whole
+            with pytest.raises(IndexDamagedError, match=r"holds 0 chunks.*run `qa ingest`"):
+                pipe.ask(PINGHU_Q)
+        line = one_line_error(qa_command(["ask", PINGHU_Q], env, tmp_path))
+        assert "run `qa ingest`" in line
+        error = public_ask_error()
+        assert isinstance(error, IndexDamagedError) and "qa ingest" in str(error)
+
+        repair = qa_command(["ingest"], env, tmp_path)
+        assert repair.returncode == 0, repair.stderr
+        assert "Chroma holds 0 chunks" in repair.stderr and "rebuilt" in repair.stderr
+        after = pipe.ask(PINGHU_Q)  # the long-running pipeline picks up the repair
+        assert after.text == before.text and after.citations == before.citations
+        answered = qa_command(["ask", PINGHU_Q], env, tmp_path)
+        assert answered.returncode == 0 and "1998" in answered.stdout

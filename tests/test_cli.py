@@ -43,9 +43,7 @@ def test_ask_from_a_fresh_checkout_builds_the_index_and_prints_sources(project: 
 def test_ingest_again_reports_nothing_to_do(project: Path) -> None:
     result = qa("ingest", cwd=project)
     assert result.returncode == 0
-    assert (
-        "added 0, updated 0, removed 0, unchanged 5, skipped 0 (0 new chunks" in result.stdout
-    )
+    assert "added 0, updated 0, removed 0, unchanged 5, skipped 0 (0 new chunks" in result.stdout
 
 
 def test_ask_json(project: Path) -> None:

@@ -87,9 +87,7 @@ class Retriever:
         rankings: list[tuple[float, list[str]]] = []
         if mode in ("hybrid", "dense") and keyword.records:
             clock = time.perf_counter()
-            dense = self.store.vectors.nearest(
-                vector, min(n, len(keyword.records)), filters.where()
-            )
+            dense = self.store.nearest(vector, min(n, len(keyword.records)), filters.where())
             similarity = dict(dense)
             rankings.append((self.settings.dense_weight, [cid for cid, _ in dense]))
             timings["dense"] = _ms(clock)

@@ -7,6 +7,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -130,9 +131,27 @@ class Store:
         held = self.vectors.count()
         if held != listed:
             raise IndexDamagedError(
-                f"the vector store holds {held} chunks where the manifest lists {listed}: "
-                "run `qa ingest`, which repairs it"
+                f"{self.vectors.describe()} holds {held} chunks where the manifest lists "
+                f"{listed}: run `qa ingest`, which repairs it"
             )
+        self.vectors.lost = False
+
+    def nearest(
+        self, vector: np.ndarray, k: int, where: dict[str, Any] | None
+    ) -> list[tuple[str, float]]:
+        """The k nearest chunks (see `VectorStore.nearest`). A collection that vanished (a
+        Chroma server restarted on an empty path, or dropped) is opened by name again and
+        queried only once it holds the manifest's chunks, as after a `qa ingest` elsewhere:
+        an empty one never answers silently."""
+        from chromadb.errors import NotFoundError
+
+        if self.vectors.lost:
+            self.check_counts()
+        try:
+            return self.vectors.nearest(vector, k, where)
+        except NotFoundError:
+            self.check_counts()
+            return self.vectors.nearest(vector, k, where)
 
     def problems(self, thorough: bool = True) -> list[str]:
         """What is wrong with the index: an unfinished ingest, a damaged part, or chunk ids

@@ -31,6 +31,7 @@ class VectorStore:
         self.identity = identity  # called on open: an OpenAI model's dimension comes late
         self._client: Any = None
         self._collection: Any = None
+        self.lost = False  # the collection vanished: recount before it is queried again
 
     @property
     def collection(self) -> Any:
@@ -60,28 +61,39 @@ class VectorStore:
         """Add or replace chunks with their vectors."""
         for i in range(0, len(records), _BATCH):
             batch = records[i : i + _BATCH]
-            self.collection.upsert(
-                ids=[r.id for r in batch],
-                embeddings=vectors[i : i + _BATCH],
-                documents=[r.text for r in batch],
-                metadatas=[
-                    {"source": r.source, "date": r.date, "start": r.start, "end": r.end}
-                    for r in batch
-                ],
-            )
+            with self._server_calls():
+                self.collection.upsert(
+                    ids=[r.id for r in batch],
+                    embeddings=vectors[i : i + _BATCH],
+                    documents=[r.text for r in batch],
+                    metadatas=[
+                        {"source": r.source, "date": r.date, "start": r.start, "end": r.end}
+                        for r in batch
+                    ],
+                )
 
     def delete(self, chunk_ids: list[str]) -> None:
         """Remove chunks by id."""
         for i in range(0, len(chunk_ids), _BATCH):
-            self.collection.delete(ids=chunk_ids[i : i + _BATCH])
+            with self._server_calls():
+                self.collection.delete(ids=chunk_ids[i : i + _BATCH])
 
     def nearest(
         self, vector: np.ndarray, k: int, where: dict[str, Any] | None
     ) -> list[tuple[str, float]]:
-        """(chunk id, cosine similarity) of the k nearest chunks that pass `where`."""
-        result = self.collection.query(
-            query_embeddings=[vector], n_results=k, where=where, include=["distances"]
-        )
+        """(chunk id, cosine similarity) of the k nearest chunks that pass `where`; chromadb's
+        NotFoundError when the collection vanished (then `lost` is set)."""
+        from chromadb.errors import NotFoundError
+
+        try:
+            with self._server_calls():
+                result = self.collection.query(
+                    query_embeddings=[vector], n_results=k, where=where, include=["distances"]
+                )
+        except NotFoundError:
+            self._collection = None  # opened by name again on next use
+            self.lost = True
+            raise
         return [
             (cid, 1.0 - float(d))
             for cid, d in zip(result["ids"][0], result["distances"][0], strict=True)
@@ -91,7 +103,8 @@ class VectorStore:
         """Drop every vector, whatever state the store is in: an embedded store that cannot
         even be opened is deleted from disk."""
         try:
-            self._connected().delete_collection(self.settings.collection)
+            with self._server_calls():
+                self._connected().delete_collection(self.settings.collection)
         except QAError:
             raise  # a Chroma server that cannot be reached is not ours to delete
         except Exception:  # missing (NotFoundError/ValueError by version), or damaged
@@ -103,13 +116,37 @@ class VectorStore:
     @contextlib.contextmanager
     def _readable(self) -> Iterator[None]:
         try:
-            yield
+            with self._server_calls():
+                yield
         except QAError:
             raise
         except Exception as exc:  # a damaged embedded store raises chromadb's own errors
             raise IndexDamagedError(
                 f"the vector store cannot be read ({type(exc).__name__}): run `qa ingest --rebuild`"
             ) from None
+
+    @contextlib.contextmanager
+    def _server_calls(self) -> Iterator[None]:
+        """Turn a Chroma server that stopped answering into a BackendError naming the fix."""
+        import httpx  # what chromadb's HttpClient speaks through
+
+        try:
+            yield
+        except httpx.TransportError as exc:
+            if not self.settings.chroma_url:
+                raise
+            raise self._unreachable(exc) from None
+
+    def _unreachable(self, exc: Exception) -> BackendError:
+        return BackendError(
+            f"cannot reach the Chroma server at {self.settings.chroma_url} ({exc}): start it "
+            "with `chroma run --path DIR --port N`, or unset QA_CHROMA_URL for the embedded store"
+        )
+
+    def describe(self) -> str:
+        """What the store is, for messages: the server's URL or "the vector store"."""
+        url = self.settings.chroma_url
+        return f"the Chroma server at {url}" if url else "the vector store"
 
     def _connected(self) -> Any:
         if self._client is None:
@@ -137,10 +174,7 @@ class VectorStore:
                 settings=chroma_settings,
             )
         except Exception as exc:  # chromadb raises plain exceptions for connection errors
-            raise BackendError(
-                f"cannot reach the Chroma server at {url} ({exc}): start it with "
-                "`chroma run --path DIR --port N`, or unset QA_CHROMA_URL for the embedded store"
-            ) from None
+            raise self._unreachable(exc) from None
 
     def _open_collection(self) -> Any:
         wanted = self.identity()

@@ -1,0 +1,192 @@
+"""Load test of a running chat page: `python -m qa.load URL --clients N --seconds S`.
+
+It starts nothing itself. N clients each ask questions in a loop for S seconds through the
+page's own chat event (the one the Ask button fires, through Gradio's queue), and every reply
+is sorted into one of four kinds: an answer (a cited answer or a refusal), the busy message
+the page gives when its queue is full, an error (anything else: an exception, a Gradio error,
+"Queue is full", an error message in the chat), or a client time-out. It prints the counts and
+the p50/p95 latency, and exits non-zero when any reply was neither an answer nor busy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Kind = Literal["answer", "busy", "error", "timeout"]
+KINDS: tuple[Kind, ...] = ("answer", "busy", "error", "timeout")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What one question got back, and how long it took."""
+
+    kind: Kind
+    seconds: float
+    detail: str = ""
+
+
+@dataclass
+class LoadReport:
+    """Every reply of a load run, with counts and latency percentiles."""
+
+    clients: int
+    seconds: float
+    replies: list[Reply] = field(default_factory=list)
+
+    def count(self, kind: Kind) -> int:
+        """How many replies were of `kind`."""
+        return sum(r.kind == kind for r in self.replies)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every reply was an answer or the busy message."""
+        return self.count("error") == 0 and self.count("timeout") == 0
+
+    def latency(self, q: int, kinds: Sequence[Kind] = ("answer", "busy")) -> float | None:
+        """The q-th percentile (1..99) of the seconds taken by replies of `kinds`."""
+        times = sorted(r.seconds for r in self.replies if r.kind in kinds)
+        if not times:
+            return None
+        if len(times) == 1:
+            return times[0]
+        return statistics.quantiles(times, n=100, method="inclusive")[q - 1]
+
+    def lines(self) -> list[str]:
+        """A human summary: the counts, the latencies, and the first few errors."""
+        counts = ", ".join(f"{kind} {self.count(kind)}" for kind in KINDS)
+        head = f"{self.clients} clients for {self.seconds:g} s: {len(self.replies)} replies"
+        out = [f"{head}: {counts}"]
+        labels: tuple[tuple[str, Kind], ...] = (("answers", "answer"), ("busy", "busy"))
+        for label, kind in labels:
+            p50, p95 = self.latency(50, (kind,)), self.latency(95, (kind,))
+            if p50 is not None and p95 is not None:
+                out.append(f"latency of {label}: p50 {p50:.2f} s, p95 {p95:.2f} s")
+        errors = [r.detail for r in self.replies if r.kind == "error"]
+        out += [f"error: {detail}" for detail in dict.fromkeys(errors)][:5]
+        return out
+
+
+def classify(messages: Any) -> tuple[Kind, str]:
+    """The kind of a finished chat reply, from the page's chat messages (the last one is the
+    reply to the question just asked)."""
+    from qa.render import escape
+    from qa.ui import BUSY
+
+    try:
+        content = messages[-1]["content"]
+        if isinstance(content, list):  # Gradio 6 sends message content as typed parts
+            content = "".join(str(part.get("text", "")) for part in content)
+    except (IndexError, KeyError, TypeError, AttributeError):
+        return "error", f"no chat reply in {str(messages)[:200]!r}"
+    text = str(content)
+    if escape(BUSY) in text:
+        return "busy", ""
+    if 'class="qa-answer"' in text or 'class="qa-refusal"' in text:
+        return "answer", ""
+    return "error", text[:300]
+
+
+def _client(url: str) -> Any:
+    from gradio_client import Client
+
+    return Client(url, verbose=False, download_files=False)
+
+
+def ask_once(client: Any, question: str, timeout: float) -> Reply:
+    """Ask one question through the page's chat event and classify what comes back."""
+    started = time.monotonic()
+    job = client.submit(question, "hybrid", 5, [], "", "", api_name="/chat")
+    try:
+        result = job.result(timeout=timeout)
+    except TimeoutError:
+        job.cancel()
+        return Reply("timeout", time.monotonic() - started, f"no reply within {timeout:g} s")
+    except Exception as exc:  # whatever the client raises is an error reply
+        return Reply("error", time.monotonic() - started, f"{type(exc).__name__}: {exc}")
+    kind, detail = classify(result[1] if isinstance(result, (list, tuple)) else result)
+    return Reply(kind, time.monotonic() - started, detail)
+
+
+def run_load(
+    url: str,
+    clients: int,
+    seconds: float,
+    *,
+    timeout: float = 120.0,
+    busy_pause: float = 1.0,
+    questions: Sequence[str] | None = None,
+) -> LoadReport:
+    """Drive the chat page at `url` with `clients` concurrent clients for `seconds`; each asks
+    its next question as soon as the previous one is answered, until the time is up (a question
+    asked before then may take up to `timeout` more seconds). A client told the chat is busy
+    waits `busy_pause` seconds before it asks again."""
+    from qa.ui import EXAMPLES
+
+    asked = list(questions or EXAMPLES)
+    report = LoadReport(clients, seconds)
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def one_client(number: int) -> None:
+        try:
+            client = _client(url)
+        except Exception as exc:  # the page refused the connection itself
+            with lock:
+                report.replies.append(Reply("error", 0.0, f"connect: {type(exc).__name__}: {exc}"))
+            return
+        try:
+            i = number
+            while time.monotonic() < deadline:
+                reply = ask_once(client, asked[i % len(asked)], timeout)
+                with lock:
+                    report.replies.append(reply)
+                i += 1
+                if reply.kind == "busy":  # told to ask again later: a person would wait a bit
+                    time.sleep(min(busy_pause, max(0.0, deadline - time.monotonic())))
+        finally:
+            client.close()
+
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(one_client, range(clients)))
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; returns the exit code (1 when a reply was an error or a time-out)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m qa.load",
+        description="Drive a running chat page (`qa chat`) with concurrent clients.",
+    )
+    parser.add_argument("url", nargs="?", default="http://127.0.0.1:7860/", help="chat page URL")
+    parser.add_argument("--clients", type=int, default=10, help="concurrent clients")
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long they keep asking")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="seconds a client waits for one reply (keep it above QA_CHAT_PATIENCE)",
+    )
+    parser.add_argument(
+        "--busy-pause", type=float, default=1.0, help="seconds a client waits after 'busy'"
+    )
+    args = parser.parse_args(argv)
+    if args.clients < 1 or args.seconds <= 0 or args.timeout <= 0 or args.busy_pause < 0:
+        parser.error("--clients, --seconds and --timeout must be positive")
+    report = run_load(
+        args.url, args.clients, args.seconds, timeout=args.timeout, busy_pause=args.busy_pause
+    )
+    for line in report.lines():
+        print(line)
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""A crowd on a real `qa chat` page: every client gets an answer or the busy message in words."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qa.load import classify, main, run_load
+from qa.pipeline import QAPipeline
+from qa.render import render_error
+from qa.ui import BUSY
+
+from .conftest import SEEDS, free_port, running
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def small_page(seeded: QAPipeline, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`qa chat` over the seed index with room for one answer at a time and two waiting."""
+    home = tmp_path_factory.mktemp("load")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_", "GRADIO_"))}
+    env.update(
+        QA_ARTICLES_DIR=str(SEEDS),
+        QA_INDEX_DIR=str(seeded.settings.index_dir),
+        QA_UPLOADS_DIR=str(seeded.settings.uploads_dir),
+        QA_FEEDBACK_FILE=str(home / "feedback.jsonl"),
+        QA_BACKEND="extractive",
+        QA_CHAT_CONCURRENCY="1",
+        QA_CHAT_QUEUE_SIZE="2",
+        QA_CHAT_PATIENCE="3",
+    )
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    exe = Path(sys.executable).with_name("qa")
+    with (home / "server.log").open("w") as log:
+        try:
+            with running(
+                [str(exe), "chat", "--port", str(port)],
+                url,
+                180,
+                cwd=home,
+                env=env,
+                stdout=log,
+                stderr=log,
+            ):
+                yield url
+        except RuntimeError as exc:
+            pytest.fail(f"{exc}: {(home / 'server.log').read_text()[-2000:]}")
+
+
+def test_a_crowd_gets_answers_or_the_busy_message(small_page: str) -> None:
+    report = run_load(small_page, clients=12, seconds=8, timeout=60)
+    assert report.count("error") == 0, report.lines()
+    assert report.count("timeout") == 0, report.lines()
+    assert report.count("answer") >= 1 and report.count("busy") >= 1, report.lines()
+    assert report.ok
+
+
+def test_the_command_prints_counts_and_exits_zero(
+    small_page: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([small_page, "--clients", "2", "--seconds", "1", "--timeout", "60"]) == 0
+    out = capsys.readouterr().out
+    assert "2 clients for 1 s" in out and "error 0, timeout 0" in out
+    assert "latency of answers: p50" in out
+
+
+def test_replies_are_sorted_by_what_the_chat_shows() -> None:
+    def chat(content: object) -> list[dict[str, object]]:
+        return [{"role": "user", "content": "q"}, {"role": "assistant", "content": content}]
+
+    assert classify(chat(render_error(BUSY)))[0] == "busy"
+    assert classify(chat([{"type": "text", "text": render_error(BUSY)}]))[0] == "busy"
+    assert classify(chat('<div class="qa-answer">It was 1998. [1]</div>'))[0] == "answer"
+    assert classify(chat('<div class="qa-refusal"><p>Not answered</p></div>'))[0] == "answer"
+    kind, detail = classify(chat(render_error("the index is damaged: run `qa ingest`")))
+    assert kind == "error" and "qa ingest" in detail
+    assert classify([])[0] == "error"
