@@ -269,7 +269,7 @@ def bench(sizes: str, dataset: Path, out: Path) -> None:
     import os
     import platform
 
-    from qa import bench as bench_module
+    from qa.eval import bench as bench_module
     from qa.evaluation import load_dataset
 
     pipe = _pipeline()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.bench import markdown, run_bench, synthetic_corpus
+from qa.eval.bench import markdown, run_bench, synthetic_corpus
 from qa.config import Settings
 from qa.evaluation import load_dataset
 from qa.index.embeddings import Embedder
