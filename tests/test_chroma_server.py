@@ -2,35 +2,22 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from qa.index.chroma_server import chroma_server
 from qa.index.embeddings import Embedder
 
-from .conftest import SEEDS, free_port, make_pipeline, running
+from .conftest import SEEDS, free_port, make_pipeline
 
 pytestmark = pytest.mark.chroma_server
 
 
 @pytest.fixture
 def chroma_url(tmp_path: Path) -> Iterator[str]:
-    exe = shutil.which("chroma", path=str(Path(sys.executable).parent))
-    assert exe, "the chroma CLI ships with chromadb"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [exe, "run", "--path", str(tmp_path / "server-data")]
-    with running(
-        [*command, "--host", "127.0.0.1", "--port", str(port)],
-        f"{url}/api/v2/heartbeat",
-        60,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    ):
+    with chroma_server(tmp_path / "server-data") as url:
         yield url
 
 
