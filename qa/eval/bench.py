@@ -1,317 +1,325 @@
-"""`qa bench`: ingest throughput, cold and warm latency and peak memory at growing corpus sizes,
-side by side with the standard LangChain RAG recipe on the same corpus and embedding model."""
+"""`qa bench`: ingest throughput against the embedder's raw throughput, index size, peak RSS,
+warm, filtered and cold ask latency at growing corpus sizes, side by side with the standard
+LangChain recipe on the same articles and embedder, and the same asks through `chroma run`.
+
+Every ingest runs in a process of its own (qa.eval.bench_ingest). Indexes and their figures are
+kept under the cache, one folder per corpus size, so a rerun re-ingests only what changed (or
+everything with `reingest`); the asks are measured afresh on every run.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
 import os
-import random
-import re
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qa.articles import load_article
-from qa.chunking import split_sentences
+from qa.articles import ARTICLE_SUFFIXES, load_article
 from qa.config import Settings
-from qa.evaluation import EvalItem, percentile
+from qa.evaluation import percentile
 from qa.index.embeddings import Embedder
-from qa.pipeline import QAPipeline
 
 Say = Callable[[str], None]
+QUESTION_CHARS = 60  # a question is the head of an article's title, cut here
+DATE_WINDOW = dt.timedelta(days=7)  # a date-filtered ask looks at the week up to the article
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """One corpus size: a label, a folder of article files, and its cache folder."""
+
+    label: str
+    folder: Path
+    work: Path
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A question derived from an article: its title's head, asked to find that article."""
+
+    text: str
+    source: str
+    date: dt.date | None
 
 
 @dataclass
-class BenchRow:
-    """Figures for one corpus and one system (ours or the LangChain baseline)."""
+class Row:
+    """Figures of one system at one corpus size; None where a figure is not measured."""
 
-    system: str
     corpus: str
-    chunks: int
-    ingest_s: float
-    chunks_per_s: float
-    hit1: float
-    hit3: float
-    p50_ms: float
-    p95_ms: float
+    articles: int
+    system: str
+    questions: int
+    ingest: dict[str, Any] = field(default_factory=dict)  # from qa.eval.bench_ingest
+    index_mb: float | None = None
+    hit1: float | None = None
+    hitk: float | None = None
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    source_p50_ms: float | None = None
+    date_p50_ms: float | None = None
     cold_s: float | None = None
-    peak_mb: float = 0.0
-    stages: dict[str, float] = field(default_factory=dict)
+    stages: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _pct(values: list[float], q: int) -> float:
-    return percentile(values, q) or 0.0
-
-
-_PLACES = (
-    "Haiyan",
-    "Pinghu",
-    "Tongxiang",
-    "Jiashan",
-    "Haining",
-    "Deqing",
-    "Anji",
-    "Yuyao",
-    "Cixi",
-    "Zhuji",
-    "Yiwu",
-    "Lanxi",
-    "Wenling",
-    "Yongkang",
-    "Changxing",
-    "Shengzhou",
-)
-
-
-def synthetic_corpus(seeds: Path, folder: Path, target_chunks: int, settings: Settings) -> None:
-    """Write the seed articles plus deterministic distractor articles into `folder`.
-
-    Distractors reuse seed sentences with other place names and other figures, mixed with
-    sentences of shuffled seed words, so retrieval has real competition on the same topics.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    sentences: list[str] = []
-    for path in sorted(seeds.iterdir()):
-        shutil.copy(path, folder / path.name)
-        text = load_article(path, settings.max_article_bytes).text
-        sentences += [text[s:e] for s, e in split_sentences(text)]
-    words = " ".join(sentences).split()
-    rng = random.Random(20261121)
-    per_chunk = settings.chunk_size - settings.chunk_overlap
-    written = 0
-    n = 0
-    while written < target_chunks * per_chunk:
-        place = rng.choice(_PLACES)
-        body = []
-        for _ in range(24):
-            if rng.random() < 0.5:
-                sentence = re.sub(
-                    r"\d+(?:\.\d+)?", lambda _: str(rng.randint(2, 999)), rng.choice(sentences)
-                )
-                sentence = re.sub("|".join(_PLACES), place, sentence)
-            else:
-                sentence = " ".join(rng.sample(words, 18)).capitalize() + "."
-            body.append(sentence)
-        text = f"{place} bulletin {n}: industrial development notes\n\n" + "\n\n".join(
-            " ".join(body[i : i + 4]) for i in range(0, len(body), 4)
-        )
-        (folder / f"synthetic_{n:06d}.txt").write_text(text, encoding="utf-8")
-        written += len(text)
-        n += 1
-
-
-def _hits(items: list[EvalItem], ranked: list[list[str]]) -> tuple[float, float]:
-    gold = [(i, r) for i, r in zip(items, ranked, strict=True) if i.should_answer and i.sources]
-    hit1 = sum(bool(r) and r[0] in i.sources for i, r in gold) / max(1, len(gold))
-    hit3 = sum(any(s in i.sources for s in r[:3]) for i, r in gold) / max(1, len(gold))
-    return hit1, hit3
-
-
-def bench_ours(
-    name: str, articles: Path, items: list[EvalItem], embedder: Embedder, work: Path, cold: bool
-) -> BenchRow:
-    """Ingest `articles` into a fresh index, then ask every eval question warm (and once cold)."""
-    settings = Settings(articles_dir=articles, index_dir=work / f"ours-{name}")
-    pipe = QAPipeline(settings, embedder=embedder)
-    report = pipe.ingest(str(articles))  # only these articles, never the chat uploads
-    chunks = len(pipe.store.keyword.records)
-    latencies: list[float] = []
-    ranked: list[list[str]] = []
-    stages: dict[str, list[float]] = {}
-    for item in items:
-        answer = pipe.ask(item.question)
-        latencies.append(answer.timings["total"])
-        ranked.append([p.source for p in answer.passages])
-        for stage, ms in answer.timings.items():
-            stages.setdefault(stage, []).append(ms)
-    hit1, hit3 = _hits(items, ranked)
-    cold_s = _cold_ask(settings, items[0].question) if cold else None
-    return BenchRow(
-        "delta-qa",
-        name,
-        chunks,
-        report.seconds,
-        report.embedded / report.seconds,
-        hit1,
-        hit3,
-        _pct(latencies, 50),
-        _pct(latencies, 95),
-        cold_s,
-        _peak_mb(),
-        {s: round(_pct(v, 50), 2) for s, v in stages.items()},
+def article_files(folder: Path) -> list[Path]:
+    """The article files of a folder, sorted by name."""
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in ARTICLE_SUFFIXES
     )
 
 
-def _cold_ask(settings: Settings, question: str) -> float:
-    """Seconds for `qa ask` in a fresh process over an existing index (median of 3)."""
+def stamp(folder: Path) -> str:
+    """What a folder's articles are (names and sizes): an index built from another is stale."""
+    text = "|".join(f"{p.name}:{p.stat().st_size}" for p in article_files(folder))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cut(folder: Path, n: int, into: Path) -> Path:
+    """The first `n` articles of `folder` copied into `into` (kept while it is complete)."""
+    files = article_files(folder)[:n]
+    done = into / ".complete"
+    key = stamp(folder) + f":{n}"
+    if done.exists() and done.read_text(encoding="utf-8") == key:
+        return into
+    shutil.rmtree(into, ignore_errors=True)
+    into.mkdir(parents=True)
+    for path in files:
+        shutil.copy2(path, into / path.name)
+    done.write_text(key, encoding="utf-8")
+    return into
+
+
+def probes(folder: Path, count: int) -> list[Probe]:
+    """`count` questions spread evenly over the articles: the head of every k-th title."""
+    files = article_files(folder)
+    step = max(1, len(files) // max(count, 1))
+    out = []
+    for path in files[::step][:count]:
+        article = load_article(path, Settings().max_article_bytes)
+        text = article.title[:QUESTION_CHARS].strip()
+        if len(text) >= 4:
+            out.append(Probe(text, article.id, article.date))
+    return out
+
+
+def disk_mb(folder: Path) -> float:
+    """Space a folder takes on disk (allocated blocks, as `du` counts), in MB."""
+    blocks = sum(p.lstat().st_blocks for p in folder.rglob("*") if not p.is_symlink())
+    return blocks * 512 / 2**20
+
+
+def ingested(system: str, corpus: Corpus, reingest: bool, say: Say) -> dict[str, Any]:
+    """The ingest figures of one system: kept ones when the index matches the corpus, else
+    measured by a fresh `python -m qa.eval.bench_ingest` over a fresh index folder."""
+    index = corpus.work / system
+    kept = corpus.work / f"{system}-ingest.json"
+    want = stamp(corpus.folder)
+    if not reingest and kept.exists() and index.exists():
+        figures: dict[str, Any] = json.loads(kept.read_text(encoding="utf-8"))
+        if figures.get("stamp") == want:
+            say(f"bench: {corpus.label}: {system}: index kept from an earlier run")
+            return figures
+    shutil.rmtree(index, ignore_errors=True)
+    say(f"bench: {corpus.label}: {system}: ingest")
+    done = subprocess.run(
+        [sys.executable, "-m", "qa.eval.bench_ingest", system, str(corpus.folder), str(index)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=6 * 3600,
+    )
+    figures = {**json.loads(done.stdout.strip().splitlines()[-1]), "stamp": want}
+    kept.write_text(json.dumps(figures), encoding="utf-8")
+    return figures
+
+
+def _p(values: list[float], q: int) -> float | None:
+    return percentile(values, q) if values else None
+
+
+def _hits(found: list[list[str]], wanted: list[str]) -> tuple[float, float]:
+    pairs = list(zip(found, wanted, strict=True))
+    n = max(1, len(pairs))
+    return sum(bool(f) and f[0] == w for f, w in pairs) / n, sum(w in f for f, w in pairs) / n
+
+
+def ask_ours(row: Row, settings: Settings, embedder: Embedder, questions: list[Probe]) -> None:
+    """Warm asks (unfiltered, by article, by date range) through our pipeline into `row`."""
+    from qa.pipeline import QAPipeline
+
+    pipe = QAPipeline(settings, embedder=embedder)
+    pipe.ask(questions[0].text)  # the first ask loads the BM25 index and the answer policy
+    totals, found = [], []
+    stages: dict[str, list[float]] = {}
+    for q in questions:
+        answer = pipe.ask(q.text)
+        totals.append(answer.timings["total"])
+        found.append([p.source for p in answer.passages])
+        for stage, ms in answer.timings.items():
+            stages.setdefault(stage, []).append(ms)
+    by_source = [pipe.ask(q.text, sources=[q.source]).timings["total"] for q in questions]
+    by_date = [
+        pipe.ask(q.text, since=q.date - DATE_WINDOW, until=q.date).timings["total"]
+        for q in questions
+        if q.date is not None
+    ]
+    row.hit1, row.hitk = _hits([f[:3] for f in found], [q.source for q in questions])
+    row.p50_ms, row.p95_ms = _p(totals, 50), _p(totals, 95)
+    row.source_p50_ms, row.date_p50_ms = _p(by_source, 50), _p(by_date, 50)
+    row.stages = {s: {"p50": _p(v, 50) or 0.0, "p95": _p(v, 95) or 0.0} for s, v in stages.items()}
+
+
+def ask_recipe(row: Row, index: Path, embedder: Embedder, questions: list[Probe]) -> None:
+    """The recipe's retrieval, similarity_search(k=4), timed per question, into `row`."""
+    from qa.eval.bench_ingest import langchain_store
+
+    store = langchain_store(index, embedder)
+    store.similarity_search(questions[0].text, k=4)
+    totals, found = [], []
+    for q in questions:
+        clock = time.perf_counter()
+        docs = store.similarity_search(q.text, k=4)
+        totals.append((time.perf_counter() - clock) * 1000)
+        found.append([d.metadata["source"] for d in docs])
+    by_source = []
+    for q in questions:
+        clock = time.perf_counter()
+        store.similarity_search(q.text, k=4, filter={"source": q.source})
+        by_source.append((time.perf_counter() - clock) * 1000)
+    by_date = []
+    for q in questions:
+        if q.date is not None:
+            day = int(q.date.strftime("%Y%m%d"))
+            since = int((q.date - DATE_WINDOW).strftime("%Y%m%d"))
+            where = {"$and": [{"date": {"$gte": since}}, {"date": {"$lte": day}}]}
+            clock = time.perf_counter()
+            store.similarity_search(q.text, k=4, filter=where)
+            by_date.append((time.perf_counter() - clock) * 1000)
+    row.hit1, row.hitk = _hits(found, [q.source for q in questions])
+    row.p50_ms, row.p95_ms = _p(totals, 50), _p(totals, 95)
+    row.source_p50_ms, row.date_p50_ms = _p(by_source, 50), _p(by_date, 50)
+
+
+def cold_ask(settings: Settings, question: str, runs: int) -> float:
+    """Seconds for `qa ask` in a fresh process over an existing index (median of `runs`)."""
     env = {
         **os.environ,
         "QA_INDEX_DIR": str(settings.index_dir),
         "QA_ARTICLES_DIR": str(settings.articles_dir),
+        "QA_UPLOADS_DIR": str(settings.uploads_dir),
     }
     times = []
-    for _ in range(3):
+    for _ in range(runs):
         started = time.perf_counter()
         subprocess.run(
             [sys.executable, "-m", "qa.cli", "ask", question],
             env=env,
             check=True,
             capture_output=True,
-            timeout=120,
+            timeout=300,
         )
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 
 
-class _LangChainEmbeddings:
-    """Our embedder behind LangChain's Embeddings interface, so both systems embed alike."""
-
-    def __init__(self, embedder: Embedder) -> None:
-        self.embedder = embedder
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return [[float(x) for x in v] for v in self.embedder.embed_documents(texts)]
-
-    def embed_query(self, text: str) -> list[float]:
-        return [float(x) for x in self.embedder.embed_query(text)]
-
-
-def bench_langchain(
-    name: str,
-    articles: Path,
-    items: list[EvalItem],
+def bench_size(
+    corpus: Corpus,
     embedder: Embedder,
-    work: Path,
-    settings: Settings,
-) -> BenchRow:
-    """The tutorial recipe: RecursiveCharacterTextSplitter(1000, 200), similarity_search(k=4)."""
-    import chromadb
-    import chromadb.config
-    from langchain_chroma import Chroma
-    from langchain_core.documents import Document
-    from langchain_core.embeddings import Embeddings
-    from langchain_text_splitters import RecursiveCharacterTextSplitter
+    count: int,
+    cold_runs: int,
+    reingest: bool,
+    say: Say,
+) -> tuple[list[Row], list[Probe]]:
+    """Both systems at one corpus size: ingest (or keep), then warm, filtered and cold asks."""
+    corpus.work.mkdir(parents=True, exist_ok=True)
+    questions = probes(corpus.folder, count)
+    articles = len(article_files(corpus.folder))
+    rows = []
+    for system in ("delta-qa", "langchain"):
+        figures = ingested(system, corpus, reingest, say)
+        row = Row(corpus.label, articles, system, len(questions), figures)
+        row.index_mb = disk_mb(corpus.work / system)
+        say(f"bench: {corpus.label}: {system}: asks")
+        if system == "delta-qa":
+            settings = ours_settings(corpus)
+            ask_ours(row, settings, embedder, questions)
+            row.cold_s = cold_ask(settings, questions[0].text, cold_runs)
+        else:
+            ask_recipe(row, corpus.work / system, embedder, questions)
+        rows.append(row)
+    return rows, questions
 
-    wrapped: Any = type("Wrapped", (_LangChainEmbeddings, Embeddings), {})(embedder)
-    splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
-    docs = [
-        Document(page_content=piece, metadata={"source": path.name})
-        for path in sorted(articles.iterdir())
-        for piece in splitter.split_text(load_article(path, settings.max_article_bytes).text)
-    ]
-    client = chromadb.PersistentClient(
-        path=str(work / f"langchain-{name}"),
-        settings=chromadb.config.Settings(anonymized_telemetry=False),
+
+def ours_settings(corpus: Corpus, **changes: Any) -> Settings:
+    """Our settings over the corpus's kept index."""
+    index = changes.pop("index_dir", corpus.work / "delta-qa")
+    return Settings(
+        articles_dir=corpus.folder,
+        index_dir=index,
+        uploads_dir=corpus.work / "uploads",
+        feedback_file=corpus.work / "feedback.jsonl",
+        **changes,
     )
-    store = Chroma(collection_name="baseline", embedding_function=wrapped, client=client)
-    started = time.perf_counter()
-    for i in range(0, len(docs), 1000):
-        store.add_documents(docs[i : i + 1000])
-    ingest_s = time.perf_counter() - started
-    latencies, ranked = [], []
-    for item in items:
-        clock = time.perf_counter()
-        found = store.similarity_search(item.question, k=4)
-        latencies.append((time.perf_counter() - clock) * 1000)
-        ranked.append([d.metadata["source"] for d in found])
-    hit1, hit3 = _hits(items, ranked)
-    return BenchRow(
-        "langchain-baseline",
-        name,
-        len(docs),
-        ingest_s,
-        len(docs) / ingest_s,
-        hit1,
-        hit3,
-        _pct(latencies, 50),
-        _pct(latencies, 95),
-        None,
-        _peak_mb(),
-    )
+
+
+def preset_corpora(
+    seeds: Path, bench_dir: Path, cache: Path, sizes: list[int | None]
+) -> list[Corpus]:
+    """The crud-news preset: the seeds, then the first n crud-news articles for each size
+    (None: all of them), split into article files under the cache."""
+    from qa.crud_news import split_articles
+
+    corpora = [Corpus("seeds", seeds, cache / "bench" / "seeds")]
+    for n in sizes:
+        folder = split_articles(bench_dir, cache, n)
+        label = f"crud-news {n if n is not None else 'all'}"
+        corpora.append(Corpus(label, folder, cache / "bench" / folder.name))
+    return corpora
+
+
+def folder_corpora(folder: Path, cache: Path, sizes: list[int | None]) -> list[Corpus]:
+    """A folder as given (size None), or cut to its first n articles for each size."""
+    where = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:8]
+    base = cache / "bench" / f"{folder.name}-{where}"
+    corpora = []
+    for n in sizes or [None]:
+        if n is None:
+            corpora.append(Corpus(folder.name, folder, base / "all"))
+        else:
+            cut_folder = cut(folder, n, base / f"first-{n}" / "articles")
+            corpora.append(Corpus(f"{folder.name} {n}", cut_folder, base / f"first-{n}"))
+    return corpora
 
 
 def run_bench(
-    seeds: Path, items: list[EvalItem], embedder: Embedder, sizes: list[int], say: Say = print
-) -> list[BenchRow]:
-    """Both systems at the seed corpus and at each synthetic size (in chunks)."""
-    rows: list[BenchRow] = []
-    settings = Settings()
-    embedder.embed_query("warm up")  # model loading is not ingest throughput
-    with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
-        work = Path(tmp)
-        corpora = [("seed", seeds)]
-        for size in sizes:
-            folder = work / f"corpus-{size}"
-            synthetic_corpus(seeds, folder, size, settings)
-            corpora.append((f"~{size:,} chunks", folder))
-        for name, folder in corpora:
-            say(f"bench: {name}: delta-qa")
-            rows.append(bench_ours(name, folder, items, embedder, work, cold=name == "seed"))
-            say(f"bench: {name}: langchain baseline")
-            rows.append(bench_langchain(name, folder, items, embedder, work, settings))
+    corpora: list[Corpus],
+    embedder: Embedder,
+    *,
+    questions: int = 50,
+    cold_runs: int = 3,
+    server_at: str | None = "",
+    reingest: bool = False,
+    say: Say = print,
+) -> list[Row]:
+    """Every corpus in turn, both systems; then our asks through `chroma run` at the corpus
+    labelled `server_at` ('' = the last, None = none)."""
+    from qa.eval.bench_server import bench_server
+
+    embedder.embed_query("warm up")  # model loading is no ask's latency
+    rows: list[Row] = []
+    for corpus in corpora:
+        found, asked = bench_size(corpus, embedder, questions, cold_runs, reingest, say)
+        rows += found
+        if server_at is not None and corpus.label == (server_at or corpora[-1].label):
+            rows.append(bench_server(corpus, found[0].articles, embedder, asked, say))
     return rows
-
-
-def markdown(rows: list[BenchRow], meta: str) -> str:
-    """The bench table, with our/baseline ratios per corpus."""
-    lines = [
-        f"# qa bench — {meta}",
-        "",
-        "| corpus | system | chunks | ingest s | chunks/s | hit@1 | hit@3 | p50 ms | p95 ms "
-        "| cold ask s | peak MB |",
-        "|" + "---|" * 11,
-    ]
-    for r in rows:
-        cold = f"{r.cold_s:.2f}" if r.cold_s is not None else "–"
-        lines.append(
-            f"| {r.corpus} | {r.system} | {r.chunks:,} | {r.ingest_s:.1f} | "
-            f"{r.chunks_per_s:.0f} | {r.hit1:.3f} | {r.hit3:.3f} | {r.p50_ms:.1f} | "
-            f"{r.p95_ms:.1f} | {cold} | {r.peak_mb:.0f} |"
-        )
-    lines += ["", "| corpus | hit@3 ours − baseline | p50 ours / baseline |", "|---|---|---|"]
-    for ours, base in zip(rows[::2], rows[1::2], strict=True):
-        lines.append(
-            f"| {ours.corpus} | {ours.hit3 - base.hit3:+.3f} | "
-            f"{ours.p50_ms / max(base.p50_ms, 1e-9):.2f}× |"
-        )
-    lines += ["", "Stage p50 (ms) of delta-qa:", ""]
-    lines += [
-        f"- {r.corpus}: " + ", ".join(f"{s} {v}" for s, v in r.stages.items()) for r in rows[::2]
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def chart(rows: list[BenchRow], path: Path) -> None:
-    """Bars of p50 latency and hit@3 per corpus, ours against the baseline."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    corpora = [r.corpus for r in rows[::2]]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.5))
-    x = range(len(corpora))
-    for ax, attr, label in ((left, "p50_ms", "warm p50 ms"), (right, "hit3", "hit@3")):
-        ax.bar([i - 0.2 for i in x], [getattr(r, attr) for r in rows[::2]], 0.4, label="delta-qa")
-        ax.bar(
-            [i + 0.2 for i in x],
-            [getattr(r, attr) for r in rows[1::2]],
-            0.4,
-            label="langchain baseline",
-        )
-        ax.set_xticks(list(x), corpora)
-        ax.set_title(label)
-    left.legend(fontsize=8)
-    fig.savefig(path, bbox_inches="tight")
-    plt.close(fig)
