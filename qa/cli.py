@@ -307,7 +307,7 @@ def bench(
     from qa.config import Settings
     from qa.errors import ConfigError
     from qa.eval import bench as bench_module
-    from qa.eval import bench_report
+    from qa.eval import bench_corpora, bench_report
     from qa.index.embeddings import make_embedder
 
     if corpus is not None and preset is not None:
@@ -317,11 +317,11 @@ def bench(
     ]
     settings = Settings()
     if preset == "crud-news":
-        corpora = bench_module.preset_corpora(
+        corpora = bench_corpora.preset_corpora(
             settings.articles_dir, benchmarks, cache, numbers or [1000, 3000, None]
         )
     else:
-        corpora = bench_module.folder_corpora(corpus or settings.articles_dir, cache, numbers)
+        corpora = bench_corpora.folder_corpora(corpus or settings.articles_dir, cache, numbers)
     embedder = make_embedder(settings)
     rows = bench_module.run_bench(
         corpora,

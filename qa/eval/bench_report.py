@@ -46,7 +46,9 @@ NOTES = (
     "whose article is in the top 3 (ours) or the top 4 (the recipe). Ours is a whole ask() "
     "(retrieve and answer); the recipe times similarity_search(k=4) only.",
     "Filtered: the same questions restricted to their own article, and to the week up to its "
-    "date. Through chroma run: the embedded index's vectors copied into a local server.",
+    "date; each question's three asks are made in turn-about order, so neither a busy moment nor "
+    "what one ask leaves cached favours one kind. Through chroma run: the embedded index's "
+    "vectors copied into a local server.",
 )
 
 
