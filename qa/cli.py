@@ -255,49 +255,97 @@ def _print_table(table: list[list[str]]) -> None:
 
 @main.command()
 @click.option(
-    "--sizes",
-    default="10000,100000",
-    show_default=True,
-    help="Synthetic corpus sizes in chunks, comma-separated ('' for the seeds only).",
+    "--corpus",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="A folder of articles to bench (default: the articles folder, QA_ARTICLES_DIR).",
 )
-@_path_option("--dataset", "evals/qa_pairs.jsonl", "Questions to time and to score hit@k on.")
-@_path_option("--out", "evals/reports/bench", "Folder for bench.md and bench.svg.")
+@click.option(
+    "--preset",
+    type=click.Choice(["crud-news"]),
+    default=None,
+    help="crud-news: the seeds, then 1,000, 3,000 and all 9,648 crud-news articles.",
+)
+@click.option(
+    "--sizes",
+    default="",
+    help="Corpus sizes in articles, comma-separated ('all' = every article): cuts of --corpus, "
+    "or the crud-news sizes (default 1000,3000,all).",
+)
+@_path_option(
+    "--benchmarks", "../shared/benchmarks", "Folder holding crud-news/ (never committed)."
+)
+@_path_option("--cache", ".qa-cache", "Where split articles, indexes and ingest figures are kept.")
+@_path_option("--out", "evals/reports/bench", "Folder for bench.md, .json, .png and .html.")
+@click.option("--questions", default=50, show_default=True, help="Questions asked per size.")
+@click.option("--cold-runs", default=3, show_default=True, help="Cold `qa ask` runs (median).")
+@click.option(
+    "--server-at",
+    default="",
+    help="Label of the corpus size to ask through `chroma run` (default: the largest; "
+    "'none' to skip).",
+)
+@click.option("--reingest", is_flag=True, help="Ingest again even where a kept index matches.")
 @_friendly
-def bench(sizes: str, dataset: Path, out: Path) -> None:
-    """Time ingest and ask() at the seed corpus and larger synthetic ones, against LangChain.
+def bench(
+    corpus: Path | None,
+    preset: str | None,
+    sizes: str,
+    benchmarks: Path,
+    cache: Path,
+    out: Path,
+    questions: int,
+    cold_runs: int,
+    server_at: str,
+    reingest: bool,
+) -> None:
+    """Ingest, memory, warm/filtered/cold ask latency per corpus size, against LangChain.
 
     The baseline is the standard recipe (RecursiveCharacterTextSplitter(1000, 200) and
-    Chroma.similarity_search(k=4)) on the same articles and embedding model. 100,000 chunks
-    take a long while to embed on 2 cores.
+    Chroma.similarity_search(k=4)) on the same articles and embedding model. Indexes are kept
+    under --cache, so a rerun re-ingests only a corpus that changed (or all, with --reingest).
+    The full crud-news preset takes hours on 2 cores.
 
-    Example: qa bench --sizes 10000
+    Examples: qa bench --corpus seeds; qa bench --preset crud-news --sizes 300
     """
-    import datetime as dt
     import os
     import platform
 
-    from qa import bench as bench_module
-    from qa.evaluation import load_dataset
+    from qa.config import Settings
+    from qa.errors import ConfigError
+    from qa.eval import bench as bench_module
+    from qa.eval import bench_corpora, bench_report
+    from qa.index.embeddings import make_embedder
 
-    pipe = _pipeline()
-    numbers = [int(x) for x in sizes.split(",") if x.strip()]
+    if corpus is not None and preset is not None:
+        raise ConfigError("give either --corpus DIR or --preset crud-news, not both")
+    numbers: list[int | None] = [
+        None if x.strip() == "all" else int(x) for x in sizes.split(",") if x.strip()
+    ]
+    settings = Settings()
+    if preset == "crud-news":
+        corpora = bench_corpora.preset_corpora(
+            settings.articles_dir, benchmarks, cache, numbers or [1000, 3000, None]
+        )
+    else:
+        corpora = bench_corpora.folder_corpora(corpus or settings.articles_dir, cache, numbers)
+    embedder = make_embedder(settings)
     rows = bench_module.run_bench(
-        pipe.settings.articles_dir,
-        load_dataset(dataset),
-        pipe.embedder,
-        numbers,
+        corpora,
+        embedder,
+        questions=questions,
+        cold_runs=cold_runs,
+        server_at=None if server_at == "none" else server_at,
+        reingest=reingest,
         say=lambda line: click.echo(line, err=True),
     )
     meta = (
         f"{dt.date.today().isoformat()}, {platform.machine()}, {os.cpu_count()} cores, "
-        f"embedding {pipe.embedder.model_id}"
+        f"embedding {embedder.model_id}"
     )
-    out.mkdir(parents=True, exist_ok=True)
-    table = bench_module.markdown(rows, meta)
-    (out / "bench.md").write_text(table, encoding="utf-8")
-    bench_module.chart(rows, out / "bench.svg")
-    click.echo(table)
-    click.echo(f"reports: {out / 'bench.md'}, {out / 'bench.svg'}")
+    paths = bench_report.write(rows, meta, out)
+    click.echo(paths[0].read_text(encoding="utf-8"))
+    click.echo("reports: " + ", ".join(str(p) for p in paths))
 
 
 def _samples(

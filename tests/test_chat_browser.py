@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import DATA, ROOT, SEEDS, free_port, running
+from qa.index.chroma_server import free_port
+
+from .conftest import DATA, ROOT, SEEDS, running
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

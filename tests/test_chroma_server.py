@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 
 import qa
 from qa.errors import BackendError, IndexDamagedError, QAError
+from qa.index.chroma_server import chroma_server, free_port
 from qa.index.embeddings import Embedder
 from qa.pipeline import QAPipeline
 
-from .conftest import SEEDS, free_port, make_pipeline, running
+from .conftest import SEEDS, make_pipeline
 
 pytestmark = pytest.mark.chroma_server
 
@@ -25,24 +24,10 @@ PINGHU = "003_741e1901b211ff40.txt"
 PINGHU_Q = "When was Haichen Precision Machinery established?"
 
 
-def chroma_run(path: Path, port: int) -> AbstractContextManager[subprocess.Popen[bytes]]:
-    """`chroma run` on 127.0.0.1:`port` keeping its data in `path`, stopped on exit."""
-    exe = shutil.which("chroma", path=str(Path(sys.executable).parent))
-    assert exe, "the chroma CLI ships with chromadb"
-    return running(
-        [exe, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-        f"http://127.0.0.1:{port}/api/v2/heartbeat",
-        60,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 @pytest.fixture
 def chroma_url(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    with chroma_run(tmp_path / "server-data", port):
-        yield f"http://127.0.0.1:{port}"
+    with chroma_server(tmp_path / "server-data") as url:
+        yield url
 
 
 def test_ingest_and_ask_through_a_chroma_server(
@@ -116,7 +101,7 @@ def test_a_stopped_server_is_one_line_naming_the_fix(
 ) -> None:
     port = free_port()
     pipe = make_pipeline(tmp_path, SEEDS, embedder, chroma_url=f"http://127.0.0.1:{port}")
-    with chroma_run(tmp_path / "server-data", port):
+    with chroma_server(tmp_path / "server-data", port=port):
         pipe.ingest()
         assert pipe.ask(PINGHU_Q).citations[0].source == PINGHU
     env = settings_env(pipe, monkeypatch)
@@ -135,11 +120,11 @@ def test_a_server_restarted_empty_asks_for_qa_ingest_which_repairs_it(
 ) -> None:
     port = free_port()
     pipe = make_pipeline(tmp_path, SEEDS, embedder, chroma_url=f"http://127.0.0.1:{port}")
-    with chroma_run(tmp_path / "first", port):
+    with chroma_server(tmp_path / "first", port=port):
         pipe.ingest()
         before = pipe.ask(PINGHU_Q)
     env = settings_env(pipe, monkeypatch)
-    with chroma_run(tmp_path / "second", port):  # the same port, an empty path
+    with chroma_server(tmp_path / "second", port=port):  # the same port, an empty path
         for _ in range(2):  # and again: the empty collection is never queried as if whole
             with pytest.raises(IndexDamagedError, match=r"holds 0 chunks.*run `qa ingest`"):
                 pipe.ask(PINGHU_Q)

@@ -7,7 +7,6 @@ stream, a model that repeats its instructions); tests/test_llm_server.py uses a 
 from __future__ import annotations
 
 import re
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from qa.answer.llm import WITHHELD, format_passages
 from qa.answer.prompts import load_prompt
 from qa.answer.retrieval import Hit
 from qa.errors import BackendError, ConfigError
+from qa.index.chroma_server import free_port
 from qa.models import Answer
 from qa.pipeline import QAPipeline
 from qa.render import render_answer
@@ -147,12 +147,6 @@ def test_offline_rewrite_without_llm(seeded: QAPipeline) -> None:
     assert "14 billion yuan" in answer.text
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.parametrize(
     ("behaviour", "message"),
     [
@@ -177,7 +171,7 @@ def test_endpoint_faults_give_a_clear_error(
 
 
 def test_endpoint_down_gives_a_clear_error(seeded: QAPipeline) -> None:
-    pipe = llm(seeded, f"http://127.0.0.1:{_free_port()}/v1")
+    pipe = llm(seeded, f"http://127.0.0.1:{free_port()}/v1")
     with pytest.raises(BackendError, match="cannot reach the LLM endpoint"):
         pipe.ask(PINGHU)
     fallback = llm(seeded, pipe.settings.llm_base_url or "", llm_on_error="extractive")

@@ -22,10 +22,11 @@ import pytest
 from qa.answer.llm import HOLD_BACK
 from qa.errors import BackendError
 from qa.evaluation import evaluate
+from qa.index.chroma_server import free_port
 from qa.models import Answer
 from qa.pipeline import QAPipeline
 
-from .conftest import free_port, running
+from .conftest import running
 
 pytestmark = [pytest.mark.llm_server, pytest.mark.slow]
 MODEL = "smollm2"

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from qa.index.chroma_server import free_port
 from qa.load import classify, main, run_load
 from qa.pipeline import QAPipeline
 from qa.render import render_error
 from qa.ui import BUSY
 
-from .conftest import SEEDS, free_port, running
+from .conftest import SEEDS, running
 
 pytestmark = pytest.mark.slow
 

@@ -21,7 +21,7 @@ from qa.index.vectors import REBUILD_HINT, VectorStore
 
 
 class Store:
-    """Reads and writes one index; writers must hold `qa.ingest.writer_lock` first."""
+    """Reads and writes one index; writers must hold `qa.corpus.ingest.writer_lock` first."""
 
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
         self.settings = settings
@@ -106,7 +106,8 @@ class Store:
         """Commit one ingest: drop the `stale` chunk ids, add the `fresh` records with their
         chunk `vectors`, rebuild the BM25 index over `records` (the kept ones and the fresh
         ones; `sentence_vectors` are the fresh ones' sentences) and replace the manifest.
-        `fault` is called with the name of each step done (testing: see `qa.ingest.fault_point`)."""
+        `fault` is called with the name of each step done (testing: see
+        `qa.corpus.ingest.fault_point`)."""
         self.begin_write()
         fault("began")
         if stale:

@@ -1,0 +1,1 @@
+"""The eval harness: benchmarks and reports over the pipeline (`qa bench`)."""
