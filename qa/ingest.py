@@ -155,6 +155,10 @@ def ingest(
             # an unfinished or damaged index is rebuilt, never reported "unchanged"
             report.repaired = store.problems()
             rebuild = bool(report.repaired)
+        elif not rebuild and (store.folder / "keyword").exists():
+            # parts of an index whose manifest is gone: nothing says which chunks they hold
+            report.repaired = ["the manifest is missing"]
+            rebuild = True
         if rebuild:
             store.reset()
         else:

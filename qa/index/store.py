@@ -209,9 +209,7 @@ class Store:
         url = self.settings.chroma_url
         if not url:
             self.folder.mkdir(parents=True, exist_ok=True)
-            return chromadb.PersistentClient(
-                path=str(self.folder / "chroma"), settings=chroma_settings
-            )
+            return self._open_embedded(chromadb, chroma_settings)
         parts = urlparse(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"QA_CHROMA_URL={url!r} is not a URL like http://127.0.0.1:8000")
@@ -227,6 +225,22 @@ class Store:
                 f"cannot reach the Chroma server at {url} ({exc}): start it with "
                 "`chroma run --path DIR --port N`, or unset QA_CHROMA_URL for the embedded store"
             ) from None
+
+    def _open_embedded(self, chromadb: Any, chroma_settings: Any) -> Any:
+        """The embedded store, once its files are checked: Chroma's native code crashes the
+        process on some damaged files instead of raising."""
+        from qa.index.hnsw import damage
+
+        path = self.folder / "chroma"
+        problem = damage(path)
+        if problem is None:
+            try:
+                return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+            except Exception as exc:  # a damaged chroma.sqlite3 raises its own errors
+                problem = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+        raise IndexDamagedError(
+            f"the vector store in {path} is damaged ({problem}): run `qa ingest --rebuild`"
+        )
 
     @property
     def collection(self) -> Any:
@@ -276,9 +290,17 @@ class Store:
         self, vector: np.ndarray, k: int, where: dict[str, Any] | None
     ) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity) of the k nearest chunks that pass `where`."""
-        result = self.collection.query(
-            query_embeddings=[vector], n_results=k, where=where, include=["distances"]
-        )
+        from chromadb.errors import ChromaError
+
+        try:
+            result = self.collection.query(
+                query_embeddings=[vector], n_results=k, where=where, include=["distances"]
+            )
+        except ChromaError as exc:  # a damaged store: the HNSW files or the sqlite log
+            raise IndexDamagedError(
+                f"the vector store cannot be searched ({type(exc).__name__}): "
+                "run `qa ingest --rebuild`"
+            ) from None
         return [
             (cid, 1.0 - float(d))
             for cid, d in zip(result["ids"][0], result["distances"][0], strict=True)
@@ -289,6 +311,8 @@ class Store:
         they are in: an embedded store that cannot even be opened is deleted from disk."""
         try:
             self._client.delete_collection(self.settings.collection)
+        except IndexDamagedError:
+            self._forget_embedded_store()  # only the embedded store is checked on opening
         except QAError:
             raise  # a Chroma server that cannot be reached is not ours to delete
         except Exception:  # missing (NotFoundError/ValueError by version), or damaged
@@ -324,8 +348,14 @@ class Store:
         return self._keyword
 
     def _load_keyword(self) -> KeywordIndex:
+        loaded = KeywordIndex.load(self.folder / "keyword")
+        if loaded is None and self.exists() and self.manifest()["articles"]:
+            raise IndexDamagedError(  # else every question would be declined, silently
+                f"the keyword index in {self.folder / 'keyword'} is missing: "
+                "run `qa ingest`, which repairs it"
+            )
         empty = np.zeros((0, max(self.embedder.dimension, 1)), dtype=np.float16)
-        return KeywordIndex.load(self.folder / "keyword") or KeywordIndex([], None, empty)
+        return loaded or KeywordIndex([], None, empty)
 
     def write_keyword(self, records: list[ChunkRecord], sentence_vectors: np.ndarray) -> None:
         """Rebuild and save the BM25 index over `records`.
