@@ -88,7 +88,8 @@ def read_folder(folder: Path, max_bytes: int) -> tuple[list[Article], list[tuple
         if path.suffix.lower() not in ARTICLE_SUFFIXES:
             skipped.append((path.name, f"unsupported file type: use {', '.join(ARTICLE_SUFFIXES)}"))
             continue
-        if path.is_symlink() and not path.resolve().is_relative_to(inside):
+        # realpath, not resolve(): a link loop must be skipped with a reason, not raise
+        if path.is_symlink() and not Path(os.path.realpath(path)).is_relative_to(inside):
             skipped.append((path.name, "a link to a file outside the folder: copy the article in"))
             continue
         try:
