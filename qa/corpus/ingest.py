@@ -85,7 +85,8 @@ def read_folder(folder: Path, max_bytes: int) -> tuple[list[Article], list[tuple
         if path.suffix.lower() not in ARTICLE_SUFFIXES:
             skipped.append((path.name, f"unsupported file type: use {', '.join(ARTICLE_SUFFIXES)}"))
             continue
-        if path.is_symlink() and not path.resolve().is_relative_to(inside):
+        # realpath, not resolve(): a link loop must be skipped with a reason, not raise
+        if path.is_symlink() and not Path(os.path.realpath(path)).is_relative_to(inside):
             skipped.append((path.name, "a link to a file outside the folder: copy the article in"))
             continue
         try:
@@ -152,6 +153,10 @@ def ingest(
             # an unfinished or damaged index is rebuilt, never reported "unchanged"
             report.repaired = store.problems(thorough=store.unfinished())
             rebuild = bool(report.repaired)
+        elif not rebuild and (store.folder / "keyword").exists():
+            # parts of an index whose manifest is gone: nothing says which chunks they hold
+            report.repaired = ["the manifest is missing"]
+            rebuild = True
         if rebuild:
             store.reset()
         else:

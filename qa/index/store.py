@@ -220,8 +220,12 @@ class Store:
     def keyword(self) -> KeywordIndex:
         """The BM25 index, the chunk records and their sentence vectors, loaded from disk."""
         if self._keyword is None:
+            loaded = KeywordIndex.load(self.folder / "keyword")
+            if loaded is None and self.exists() and self.manifest().articles:
+                raise IndexDamagedError(  # else every question would be declined, silently
+                    f"the keyword index in {self.folder / 'keyword'} is missing: "
+                    "run `qa ingest`, which repairs it"
+                )
             empty = np.zeros((0, max(self.embedder.dimension, 1)), dtype=np.float16)
-            self._keyword = KeywordIndex.load(self.folder / "keyword") or KeywordIndex(
-                [], None, empty
-            )
+            self._keyword = loaded or KeywordIndex([], None, empty)
         return self._keyword

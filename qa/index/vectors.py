@@ -83,7 +83,7 @@ class VectorStore:
     ) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity) of the k nearest chunks that pass `where`; chromadb's
         NotFoundError when the collection vanished (then `lost` is set)."""
-        from chromadb.errors import NotFoundError
+        from chromadb.errors import ChromaError, NotFoundError
 
         try:
             with self._server_calls():
@@ -94,6 +94,11 @@ class VectorStore:
             self._collection = None  # opened by name again on next use
             self.lost = True
             raise
+        except ChromaError as exc:  # a damaged store: the HNSW files or the sqlite log
+            raise IndexDamagedError(
+                f"the vector store cannot be searched ({type(exc).__name__}): "
+                "run `qa ingest --rebuild`"
+            ) from None
         return [
             (cid, 1.0 - float(d))
             for cid, d in zip(result["ids"][0], result["distances"][0], strict=True)
@@ -105,6 +110,9 @@ class VectorStore:
         try:
             with self._server_calls():
                 self._connected().delete_collection(self.settings.collection)
+        except IndexDamagedError:  # only the embedded store is checked on opening
+            self._close_embedded()
+            shutil.rmtree(self.path, ignore_errors=True)
         except QAError:
             raise  # a Chroma server that cannot be reached is not ours to delete
         except Exception:  # missing (NotFoundError/ValueError by version), or damaged
@@ -162,7 +170,7 @@ class VectorStore:
         url = self.settings.chroma_url
         if not url:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            return chromadb.PersistentClient(path=str(self.path), settings=chroma_settings)
+            return self._open_embedded(chromadb, chroma_settings)
         parts = urlparse(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"QA_CHROMA_URL={url!r} is not a URL like http://127.0.0.1:8000")
@@ -175,6 +183,21 @@ class VectorStore:
             )
         except Exception as exc:  # chromadb raises plain exceptions for connection errors
             raise self._unreachable(exc) from None
+
+    def _open_embedded(self, chromadb: Any, chroma_settings: Any) -> Any:
+        """The embedded store, once its files are checked: Chroma's native code crashes the
+        process on some damaged files instead of raising."""
+        from qa.index.hnsw import damage
+
+        problem = damage(self.path)
+        if problem is None:
+            try:
+                return chromadb.PersistentClient(path=str(self.path), settings=chroma_settings)
+            except Exception as exc:  # a damaged chroma.sqlite3 raises its own errors
+                problem = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+        raise IndexDamagedError(
+            f"the vector store in {self.path} is damaged ({problem}): run `qa ingest --rebuild`"
+        )
 
     def _open_collection(self) -> Any:
         wanted = self.identity()
