@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     )
     collection: str = Field("delta_qa", description="Chroma collection name.")
 
+    embed_cache_dir: Path | None = Field(
+        None,
+        description="Benchmarks: keep every vector embedded at ingest here, by text hash, and "
+        "reuse it in any index (unset: vectors are staged only until the ingest commits).",
+    )
     fault_point: str | None = Field(
         None,
         description="Testing only: SIGKILL the ingest at this step of its write phase "

@@ -77,3 +77,15 @@ def test_a_progress_line_says_articles_rate_and_time_left() -> None:
     assert progress_line(step) == "articles 1200/9648 · 100 chunks/s · 1m30s left"
     resumed = IngestProgress(1, 4, 10, 20, seconds=0.0, resumed_chunks=10)
     assert resumed.chunks_per_s == 0 and progress_line(resumed) == "articles 1/4 · 0 chunks/s"
+
+
+def test_a_shared_cache_lets_a_second_index_embed_nothing_again(
+    tmp_path: Path, articles: Path, embedder: Embedder
+) -> None:
+    cache = tmp_path / "vectors"
+    first, second = Counting(embedder), Counting(embedder)
+    make_pipeline(tmp_path / "a", articles, first, embed_cache_dir=cache).ingest()
+    pipe = make_pipeline(tmp_path / "b", articles, second, embed_cache_dir=cache)
+    report = pipe.ingest()
+    assert first.embedded > 0 and second.embedded == 0 and report.texts == 0
+    assert len(report.added) == 5 and not pipe.ask(QUESTION).refused

@@ -49,15 +49,19 @@ Progress = Callable[[IngestProgress], None]
 
 class Staging:
     """Vectors an ingest embedded before it committed, by the hash of their text: one `.npz`
-    file per batch, written aside and renamed, so a file is whole or absent."""
+    file per batch, written aside and renamed, so a file is whole or absent. `shared`: a cache
+    that several indexes draw on and that is never cleared (benchmarks that index the same
+    articles many times)."""
 
-    def __init__(self, folder: Path, model_id: str) -> None:
-        self.folder = folder
+    def __init__(self, folder: Path, model_id: str, shared: bool = False) -> None:
+        self.folder = folder / model_id if shared else folder
         self.model_id = model_id
+        self.shared = shared
         self._files = 0  # batches staged so far (set by `load`)
 
-    def load(self) -> dict[bytes, np.ndarray]:
-        """The staged vectors by key; those of another model, or unreadable, are dropped."""
+    def load(self, wanted: set[bytes]) -> dict[bytes, np.ndarray]:
+        """The staged vectors of the `wanted` keys; those of another model, or unreadable, are
+        dropped."""
         stamp = self.folder / "model.txt"
         if not stamp.exists() or stamp.read_text(encoding="utf-8") != self.model_id:
             self.clear()
@@ -68,8 +72,10 @@ class Staging:
         for path in paths:
             try:
                 with np.load(path) as data:
-                    keys = [bytes(row) for row in data["keys"]]
-                    found.update(zip(keys, data["vectors"], strict=True))
+                    vectors = data["vectors"]
+                    for row, key in enumerate(map(bytes, data["keys"])):
+                        if key in wanted:
+                            found[key] = vectors[row]
             except (OSError, ValueError, KeyError):
                 path.unlink(missing_ok=True)  # cut short by a kill: embedded again
         return found
@@ -87,8 +93,14 @@ class Staging:
         os.replace(tmp, path)
 
     def clear(self) -> None:
-        """Forget every staged vector (after a commit)."""
+        """Forget every staged vector (after a commit; a shared cache only when unreadable)."""
         shutil.rmtree(self.folder, ignore_errors=True)
+        self._files = 0
+
+    def done(self) -> None:
+        """The ingest committed: its staged vectors are no longer needed, unless shared."""
+        if not self.shared:
+            self.clear()
 
 
 def _key(text: str) -> bytes:
@@ -139,7 +151,7 @@ def _embed_unique(
     """Vectors of `unique` (float16 rows in order): staged ones reused, the rest embedded in
     batches and staged as they come; and how many were embedded."""
     keys = [_key(text) for text in unique]
-    staged = staging.load() if unique else {}
+    staged = staging.load(set(keys)) if unique else {}
     matrix: np.ndarray | None = None
     if staged:
         width = len(next(iter(staged.values())))

@@ -172,7 +172,10 @@ def ingest(
                 article, store.settings.chunk_size, store.settings.chunk_overlap
             )
         ]
-        staging = Staging(store.folder / "ingest.staging", store.embedder.model_id)
+        cache = store.settings.embed_cache_dir
+        staging = Staging(
+            cache or store.folder / "ingest.staging", store.embedder.model_id, shared=bool(cache)
+        )
         embedded = embed_records(store.embedder, new_records, staging, progress)
         report.sentences, report.texts = embedded.distinct_sentences, embedded.texts
         stale = [cid for name in report.updated + report.removed for cid in known[name].chunks]
@@ -200,7 +203,7 @@ def ingest(
                 embedded.chunks,
                 lambda here: fault_point(store.settings.fault_point, here),
             )
-        staging.clear()
+        staging.done()
         report.embedded = len(new_records)
     report.seconds = time.perf_counter() - started
     return report
