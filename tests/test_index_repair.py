@@ -113,14 +113,29 @@ def test_qa_ingest_check_exits_nonzero_on_a_damaged_index(
 def test_a_running_pipeline_sees_an_ingest_finished_by_another_process(
     tmp_path: Path, articles: Path, embedder: Embedder
 ) -> None:
+    """While four threads keep asking (a chat page), another process ingests: no question
+    fails when the pipeline reopens the store under them, and the new article is found."""
     import os
     import shutil
     import subprocess
     import sys
+    import threading
 
     from .conftest import DATA
 
     running, _ = built(tmp_path, articles, embedder)
+    stop, failures, asked = threading.Event(), [], []
+
+    def chat() -> None:
+        for _ in range(2000):  # bounded; stopped long before
+            if stop.is_set():
+                return
+            try:
+                asked.append(running.ask(QUESTION).refused)
+            except Exception as exc:  # any failure is the test's failure
+                failures.append(repr(exc))
+
+    threads = [threading.Thread(target=chat, daemon=True) for _ in range(4)]
     question = "How many enterprises has the Lanxi Battery Materials Park signed?"
     assert "lanxi_park.html" not in {p.source for p in running.ask(question).passages}
     shutil.copy(DATA / "lanxi_park.html", articles / "lanxi_park.html")
@@ -130,6 +145,8 @@ def test_a_running_pipeline_sees_an_ingest_finished_by_another_process(
         "QA_ARTICLES_DIR": str(articles),
         "QA_UPLOADS_DIR": str(running.settings.uploads_dir),
     }
+    for thread in threads:
+        thread.start()
     done = subprocess.run(
         [sys.executable, "-m", "qa.cli", "ingest"],
         env=env,
@@ -140,6 +157,12 @@ def test_a_running_pipeline_sees_an_ingest_finished_by_another_process(
     )
     assert done.returncode == 0, done.stderr
     answer = running.ask(question)  # the same pipeline object, no restart
+    for _ in range(3):  # the chat threads go through the reopen too
+        running.ask(question)
+    stop.set()
+    for thread in threads:
+        thread.join(30)
+    assert failures == [] and asked and not any(asked)
     assert [p.source for p in answer.passages][:1] == ["lanxi_park.html"], [
         (p.source, p.score) for p in answer.passages
     ]

@@ -15,6 +15,7 @@ from qa.config import Settings
 from qa.corpus.chunking import chunker_config
 from qa.errors import IndexDamagedError, IndexMismatchError
 from qa.index.embeddings import Embedder
+from qa.index.gate import ReadWriteGate
 from qa.index.keyword import ChunkRecord, KeywordIndex
 from qa.index.manifest import FORMAT, Manifest
 from qa.index.vectors import REBUILD_HINT, VectorStore
@@ -30,13 +31,15 @@ class Store:
         self.chunker = chunker_config(settings.chunk_size, settings.chunk_overlap)
         self.vectors = VectorStore(settings, self.folder, self._identity)
         self._keyword: KeywordIndex | None = None  # loaded on first use
+        self._gate = ReadWriteGate()  # searches in flight finish before a reopen
 
     def reload(self, reopen: bool = False) -> None:
         """Read the collection and the BM25 index afresh on next use; `reopen` also opens the
         embedded Chroma store again, whose in-process caches do not see another process's
         writes."""
-        self.vectors.forget(reopen)
-        self._keyword = None
+        with self._gate.writing():
+            self.vectors.forget(reopen)
+            self._keyword = None
 
     def generation(self) -> tuple[int, int, int] | None:
         """Which manifest is on disk (inode, mtime, size): it changes with every finished
@@ -146,13 +149,14 @@ class Store:
         an empty one never answers silently."""
         from chromadb.errors import NotFoundError
 
-        if self.vectors.lost:
-            self.check_counts()
-        try:
-            return self.vectors.nearest(vector, k, where)
-        except NotFoundError:
-            self.check_counts()
-            return self.vectors.nearest(vector, k, where)
+        with self._gate.reading():
+            if self.vectors.lost:
+                self.check_counts()
+            try:
+                return self.vectors.nearest(vector, k, where)
+            except NotFoundError:
+                self.check_counts()
+                return self.vectors.nearest(vector, k, where)
 
     def problems(self, thorough: bool = True) -> list[str]:
         """What is wrong with the index: an unfinished ingest, a damaged part, or chunk ids
