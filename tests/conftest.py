@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import shutil
-import subprocess
-import time
-import urllib.request
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from qa.config import Settings
+from qa.index.chroma_server import free_port, running
 from qa.index.embeddings import Embedder, make_embedder
 from qa.pipeline import QAPipeline
 
@@ -48,32 +47,28 @@ class Counting:
 
 
 @contextmanager
-def running(
-    command: list[str], probe_url: str, seconds: float, **popen: Any
-) -> Iterator[subprocess.Popen[bytes]]:
-    """Start a server, wait (at most `seconds`) until `probe_url` answers, stop it after."""
-    server = subprocess.Popen(command, **popen)
-    try:
-        deadline = time.monotonic() + seconds
-        while True:
-            try:
-                with urllib.request.urlopen(probe_url, timeout=5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError(
-                        f"{Path(command[0]).name} did not answer on {probe_url} "
-                        f"within {seconds:.0f} s"
-                    ) from None
-                time.sleep(0.3)
-        yield server
-    finally:
-        server.terminate()
+def chat_page(home: Path, seconds: float, **env: str) -> Iterator[str]:
+    """A real `qa chat` process on a free port of 127.0.0.1, run in `home` with the QA_ and
+    GRADIO_ settings `env` (no others from this process); yields its URL. The server's log
+    is kept in home/server.log and shown when it does not start."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("QA_", "GRADIO_"))}
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    exe = Path(sys.executable).with_name("qa")
+    with (home / "server.log").open("w") as log:
         try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=20)
+            with running(
+                [str(exe), "chat", "--port", str(port)],
+                url,
+                seconds,
+                cwd=home,
+                env={**clean, **env},
+                stdout=log,
+                stderr=log,
+            ):
+                yield url
+        except RuntimeError as exc:
+            pytest.fail(f"{exc}: {(home / 'server.log').read_text()[-2000:]}")
 
 
 @pytest.fixture(scope="session")

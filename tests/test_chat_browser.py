@@ -6,9 +6,7 @@ non-loopback connection; every page records requests to hosts other than 127.0.0
 
 from __future__ import annotations
 
-import os
 import shutil
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -18,9 +16,7 @@ from typing import Any
 
 import pytest
 
-from qa.index.chroma_server import free_port
-
-from .conftest import DATA, ROOT, SEEDS, running
+from .conftest import DATA, ROOT, SEEDS, chat_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -82,8 +78,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(AUDIT_HOOK, encoding="utf-8")
     (home / ".env").write_text("OPENAI_API_KEY=sk-secret-do-not-serve\n", encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_", "GRADIO_"))}
-    env.update(
+    with chat_page(
+        home,
+        STARTUP_SECONDS,
         PYTHONPATH=str(hook),
         QA_TEST_NETLOG=str(home / "netlog.txt"),
         QA_ARTICLES_DIR=str(SEEDS),
@@ -92,24 +89,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         QA_FEEDBACK_FILE=str(home / "feedback.jsonl"),
         # the key in .env is bait for the file probes; answering stays offline
         QA_BACKEND="extractive",
-    )
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    exe = Path(sys.executable).with_name("qa")
-    with (home / "server.log").open("w") as log:
-        try:
-            with running(
-                [str(exe), "chat", "--port", str(port)],
-                url,
-                STARTUP_SECONDS,
-                cwd=home,
-                env=env,
-                stdout=log,
-                stderr=log,
-            ):
-                yield Server(url, home, home / "netlog.txt")
-        except RuntimeError as exc:
-            pytest.fail(f"{exc}: {(home / 'server.log').read_text()[-2000:]}")
+    ) as url:
+        yield Server(url, home, home / "netlog.txt")
 
 
 @pytest.fixture(scope="module")

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from qa.index.chroma_server import free_port
 from qa.load import classify, main, run_load
 from qa.pipeline import QAPipeline
 from qa.render import render_error
 from qa.ui import BUSY
 
-from .conftest import SEEDS, running
+from .conftest import SEEDS, chat_page
 
 pytestmark = pytest.mark.slow
 
@@ -24,8 +20,9 @@ pytestmark = pytest.mark.slow
 def small_page(seeded: QAPipeline, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`qa chat` over the seed index with room for one answer at a time and two waiting."""
     home = tmp_path_factory.mktemp("load")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_", "GRADIO_"))}
-    env.update(
+    with chat_page(
+        home,
+        180,
         QA_ARTICLES_DIR=str(SEEDS),
         QA_INDEX_DIR=str(seeded.settings.index_dir),
         QA_UPLOADS_DIR=str(seeded.settings.uploads_dir),
@@ -34,24 +31,8 @@ def small_page(seeded: QAPipeline, tmp_path_factory: pytest.TempPathFactory) -> 
         QA_CHAT_CONCURRENCY="1",
         QA_CHAT_QUEUE_SIZE="2",
         QA_CHAT_PATIENCE="3",
-    )
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    exe = Path(sys.executable).with_name("qa")
-    with (home / "server.log").open("w") as log:
-        try:
-            with running(
-                [str(exe), "chat", "--port", str(port)],
-                url,
-                180,
-                cwd=home,
-                env=env,
-                stdout=log,
-                stderr=log,
-            ):
-                yield url
-        except RuntimeError as exc:
-            pytest.fail(f"{exc}: {(home / 'server.log').read_text()[-2000:]}")
+    ) as url:
+        yield url
 
 
 def test_a_crowd_gets_answers_or_the_busy_message(small_page: str) -> None:

@@ -1,4 +1,5 @@
-"""A real `chroma run` server on 127.0.0.1, started for the tests and for `qa bench`."""
+"""Servers on 127.0.0.1 started for the tests and for `qa bench`: any command waited for by a
+probe URL, and a real `chroma run`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from qa.errors import BackendError
 
@@ -23,33 +25,26 @@ def free_port() -> int:
 
 
 @contextmanager
-def chroma_server(data: Path, seconds: float = 60, port: int | None = None) -> Iterator[str]:
-    """Run `chroma run --path data` on `port` (a free one when None) of 127.0.0.1, yield its
-    URL, stop it after.
-
-    Waits at most `seconds` for the heartbeat; a server that does not answer is a BackendError.
-    """
-    exe = shutil.which("chroma", path=str(Path(sys.executable).parent))
-    if exe is None:
-        raise BackendError("the `chroma` command is missing: install chromadb in this environment")
-    port = port or free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [exe, "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def running(
+    command: list[str], probe_url: str, seconds: float, **popen: Any
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a server, wait (at most `seconds`) until `probe_url` answers, stop it after;
+    RuntimeError when it does not answer in time or exits."""
+    server = subprocess.Popen(command, **popen)
     try:
         deadline = time.monotonic() + seconds
         while True:
             try:
-                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=5):
+                with urllib.request.urlopen(probe_url, timeout=5):
                     break
             except OSError:
                 if time.monotonic() > deadline or server.poll() is not None:
-                    raise BackendError(
-                        f"`chroma run` did not answer on {url} within {seconds:.0f} s: "
-                        "run it by hand to see why"
+                    raise RuntimeError(
+                        f"{Path(command[0]).name} did not answer on {probe_url} "
+                        f"within {seconds:.0f} s"
                     ) from None
                 time.sleep(0.3)
-        yield url
+        yield server
     finally:
         server.terminate()
         try:
@@ -57,3 +52,26 @@ def chroma_server(data: Path, seconds: float = 60, port: int | None = None) -> I
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=20)
+
+
+@contextmanager
+def chroma_server(data: Path, seconds: float = 60, port: int | None = None) -> Iterator[str]:
+    """Run `chroma run --path data` on `port` (a free one when None) of 127.0.0.1, yield its
+    URL, stop it after. A server that does not answer within `seconds` is a BackendError."""
+    exe = shutil.which("chroma", path=str(Path(sys.executable).parent))
+    if exe is None:
+        raise BackendError("the `chroma` command is missing: install chromadb in this environment")
+    url = f"http://127.0.0.1:{port or free_port()}"
+    command = [exe, "run", "--path", str(data), "--host", "127.0.0.1"]
+    command += ["--port", url.rsplit(":", 1)[1]]
+    try:
+        with running(
+            command,
+            f"{url}/api/v2/heartbeat",
+            seconds,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ):
+            yield url
+    except RuntimeError as exc:
+        raise BackendError(f"{exc}: run `chroma run` by hand to see why") from None
