@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from qa.errors import QAError
+from qa.errors import ConfigError, QAError
 
 if TYPE_CHECKING:
     from qa.pipeline import QAPipeline
@@ -188,6 +188,16 @@ def chat(host: str, port: int) -> None:
 @_path_option("--cache", ".qa-cache", "Where RGB's article folders and indexes are kept.")
 @click.option("--no-seeds", is_flag=True, help="Skip the hand-written pairs (with --rgb).")
 @click.option("--rgb-limit", type=click.IntRange(1), hidden=True)  # first N questions per file
+@click.option(
+    "--distractors",
+    help="With --rgb: also ask over the RGB passages mixed into these articles, `crud-news` "
+    "(from --benchmarks) or a folder, and report both side by side.",
+)
+@click.option(
+    "--distractor-limit",
+    type=click.IntRange(1),
+    help="Only the first N crud-news articles as distractors (a quicker run).",
+)
 @_friendly
 def evaluate(
     dataset: Path,
@@ -203,6 +213,8 @@ def evaluate(
     cache: Path,
     no_seeds: bool,
     rgb_limit: int | None,
+    distractors: str | None,
+    distractor_limit: int | None,
 ) -> None:
     """Score answers against hand-written Q&A pairs (and RGB); exit 1 when a metric misses
     its threshold.
@@ -210,11 +222,15 @@ def evaluate(
     \b
     Example: qa eval --split test --retriever hybrid --retriever dense --retriever bm25
              qa eval --rgb tune --rgb-set en --no-seeds
+             qa eval --rgb check --rgb-set zh --distractors crud-news --no-seeds
     """
     from qa.evaluation import evaluate as run
     from qa.reports import rgb_rows, summary_rows
     from qa.rgb_eval import RGBConfig
+    from qa.rgb_scale import scale_lines, scale_rows
 
+    if rgb_split is None and (distractors or distractor_limit):
+        raise ConfigError("--distractors mixes articles into RGB's corpora: add --rgb")
     rgb = None
     if rgb_split is not None:
         rgb = RGBConfig(
@@ -223,6 +239,8 @@ def evaluate(
             rgb_split,  # type: ignore[arg-type]
             cache,
             rgb_limit,
+            distractors,
+            distractor_limit,
         )
     result = run(
         _pipeline(),
@@ -240,6 +258,10 @@ def evaluate(
         _print_table(summary_rows(result.runs))
     if result.rgb:
         _print_table(rgb_rows(result.rgb))
+    if result.scale:
+        _print_table(scale_rows(result.scale))
+        for line in scale_lines(result.scale):
+            click.echo(line)
     click.echo("reports: " + ", ".join(str(f) for f in result.files))
     for line in result.failures:
         click.echo(f"gate: {line}", err=True)

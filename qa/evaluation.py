@@ -25,6 +25,7 @@ from qa.pipeline import QAPipeline
 
 if TYPE_CHECKING:
     from qa.rgb_eval import RGBConfig, RGBRun
+    from qa.rgb_scale import RGBScale
 
 Split = Literal["dev", "test", "all"]
 
@@ -319,12 +320,19 @@ def _compare(
 
 
 def write_json(
-    runs: list[EvalRun], path: Path, meta: dict[str, Any], rgb: list[RGBRun] | None = None
+    runs: list[EvalRun],
+    path: Path,
+    meta: dict[str, Any],
+    rgb: list[RGBRun] | None = None,
+    scale: list[RGBScale] | None = None,
 ) -> None:
-    """Everything, per item, as JSON; RGB runs under "rgb", keyed by set."""
+    """Everything, per item, as JSON; RGB runs under "rgb" and RGB with distractors under
+    "rgb_distractors", keyed by set."""
     data: dict[str, Any] = {"meta": meta, "runs": [r.as_dict() for r in runs]}
     if rgb:
         data["rgb"] = {r.set: r.as_dict() for r in rgb}
+    if scale:
+        data["rgb_distractors"] = {s.set: s.as_dict() for s in scale}
     path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
@@ -336,6 +344,7 @@ class EvalResult:
     failures: list[str]
     files: list[Path]
     rgb: list[RGBRun] = field(default_factory=list)
+    scale: list[RGBScale] = field(default_factory=list)  # RGB with distractors, when asked
 
 
 def evaluate(
@@ -369,14 +378,7 @@ def evaluate(
         if not items:
             raise ConfigError(f"{dataset} has no items in split {split!r}")
         runs = run_eval(pipeline, items, retrievers=retrievers, backend=backend, progress=progress)
-    rgb_runs: list[RGBRun] = []
-    if rgb is not None:
-        from qa.rgb_eval import run_rgb
-
-        base = pipeline if backend == pipeline.backend else pipeline.with_settings(backend=backend)
-        rgb_runs = run_rgb(
-            base, rgb.bench_dir, rgb.sets, rgb.split, rgb.cache_dir, say, limit=rgb.limit
-        )
+    rgb_runs, scale = _run_rgb(pipeline, backend, rgb, say)
     failures = []
     if thresholds:
         rgb_metrics = {r.set: r.metrics for r in rgb_runs}
@@ -394,8 +396,27 @@ def evaluate(
             meta.update(dataset=dataset.name, split=split, items=len(items))
         if rgb is not None:
             meta["rgb"] = {"split": rgb.split, "sets": list(rgb.sets), "limit": rgb.limit}
+            if rgb.distractors is not None:
+                meta["rgb"]["distractors"] = scale[0].distractors if scale else rgb.distractors
         files = [out / "report.md", out / "report.json", out / "report.html"]
-        reports.write_markdown(runs, files[0], meta, failures, rgb_runs)
-        write_json(runs, files[1], {**meta, "gate": failures}, rgb_runs)
-        reports.write_html(runs, files[2], meta, failures, rgb_runs)
-    return EvalResult(runs, failures, files, rgb_runs)
+        reports.write_markdown(runs, files[0], meta, failures, rgb_runs, scale)
+        write_json(runs, files[1], {**meta, "gate": failures}, rgb_runs, scale)
+        reports.write_html(runs, files[2], meta, failures, rgb_runs, scale)
+    return EvalResult(runs, failures, files, rgb_runs, scale)
+
+
+def _run_rgb(
+    pipeline: QAPipeline, backend: str, rgb: RGBConfig | None, say: Callable[[str], None] | None
+) -> tuple[list[RGBRun], list[RGBScale]]:
+    """The RGB runs `rgb` asks for, and the runs with distractors when it names some."""
+    if rgb is None:
+        return [], []
+    from qa.rgb_eval import run_rgb
+    from qa.rgb_scale import distractors_from, run_rgb_scale
+
+    base = pipeline if backend == pipeline.backend else pipeline.with_settings(backend=backend)
+    args = (base, rgb.bench_dir, rgb.sets, rgb.split, rgb.cache_dir)
+    if rgb.distractors is None:
+        return run_rgb(*args, say, limit=rgb.limit), []
+    pile = distractors_from(rgb.distractors, rgb.bench_dir, rgb.cache_dir, rgb.distractor_limit)
+    return run_rgb_scale(*args, pile, say, limit=rgb.limit)

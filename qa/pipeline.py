@@ -7,7 +7,7 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING, TypedDict, Unpack
@@ -88,14 +88,20 @@ class QAPipeline:
         return self._answerer
 
     def ingest(
-        self, folder: str | None = None, *, rebuild: bool = False, progress: Progress | None = None
+        self,
+        folder: str | Sequence[str] | None = None,
+        *,
+        rebuild: bool = False,
+        progress: Progress | None = None,
     ) -> IngestReport:
-        """Bring the index in line with a folder of articles (default: settings.articles_dir
-        and the chat page's uploads in settings.uploads_dir)."""
+        """Bring the index in line with a folder of articles, or several (default:
+        settings.articles_dir and the chat page's uploads in settings.uploads_dir)."""
         from pathlib import Path
 
-        if folder:
+        if isinstance(folder, str):
             folders = [Path(folder)]
+        elif folder:
+            folders = [Path(f) for f in folder]
         else:
             self.settings.uploads_dir.mkdir(parents=True, exist_ok=True)
             folders = [self.settings.articles_dir, self.settings.uploads_dir]

@@ -11,6 +11,7 @@ from qa.evaluation import EvalRun
 
 if TYPE_CHECKING:
     from qa.rgb_eval import RGBRun
+    from qa.rgb_scale import RGBScale
 
 HEADLINE = (
     "hit@1",
@@ -122,6 +123,8 @@ def title(meta: dict[str, Any]) -> str:
         parts.append(f"{meta['dataset']} ({meta['split']}, {meta['items']} items)")
     if "rgb" in meta:
         parts.append(f"RGB {meta['rgb']['split']} half ({', '.join(meta['rgb']['sets'])})")
+        if "distractors" in meta["rgb"]:
+            parts[-1] += f" with and without {meta['rgb']['distractors']} distractors"
     return "Eval report — " + " + ".join(parts)
 
 
@@ -131,8 +134,10 @@ def write_markdown(
     meta: dict[str, Any],
     gate: list[str],
     rgb: list[RGBRun] | None = None,
+    scale: list[RGBScale] | None = None,
 ) -> None:
-    """report.md: headline, gate, per type, per language and per stage tables, then RGB."""
+    """report.md: headline, gate, per type, per language and per stage tables, then RGB (and
+    RGB with distractors beside it)."""
     parts = [f"# {title(meta)}", "", f"{meta['date']}, {meta['machine']}", ""]
     if runs:
         parts += ["## Headline", "", _markdown(headline_rows(runs)), ""]
@@ -157,6 +162,11 @@ def write_markdown(
         ]
     if rgb:
         parts += ["## RGB benchmark", "", RGB_NOTE, "", _markdown(rgb_rows(rgb)), ""]
+    if scale:
+        from qa.rgb_scale import SCALE_NOTE, scale_lines, scale_rows
+
+        parts += ["## RGB with distractors", "", SCALE_NOTE, "", _markdown(scale_rows(scale)), ""]
+        parts += [f"- {line}" for line in scale_lines(scale)] + [""]
     path.write_text("\n".join(parts), encoding="utf-8")
 
 
@@ -264,12 +274,26 @@ def _rgb_section(rgb: list[RGBRun]) -> str:
     )
 
 
+def _scale_section(scale: list[RGBScale]) -> str:
+    """RGB without and with distractors side by side, and the verdicts."""
+    if not scale:
+        return ""
+    from qa.rgb_scale import SCALE_NOTE, scale_lines, scale_rows
+
+    lines = "".join(f"<li>{html.escape(line)}</li>" for line in scale_lines(scale))
+    return (
+        f"<h2>RGB with distractors</h2><p>{html.escape(SCALE_NOTE)}</p>"
+        f"{_html_table(scale_rows(scale))}<ul>{lines}</ul>"
+    )
+
+
 def write_html(
     runs: list[EvalRun],
     path: Path,
     meta: dict[str, Any],
     gate: list[str],
     rgb: list[RGBRun] | None = None,
+    scale: list[RGBScale] | None = None,
 ) -> None:
     """report.html: the tables, per-type bars, a latency histogram and every item's answer."""
     verdict = "".join(f"<li class=fail>{html.escape(g)}</li>" for g in gate) or (
@@ -285,7 +309,7 @@ font-size:13px;text-align:left;vertical-align:top}}.fail{{color:#b00}}.pass{{col
 </head><body><h1>{heading}</h1><p>{html.escape(meta["date"])},
 {html.escape(meta["machine"])}</p>
 {head}<h2>Gate</h2><ul>{verdict}</ul>
-{body}{_rgb_section(rgb or [])}</body></html>""",
+{body}{_rgb_section(rgb or [])}{_scale_section(scale or [])}</body></html>""",
         encoding="utf-8",
     )
 

@@ -8,6 +8,7 @@ rows; `run_rgb` builds the corpora and indexes (cached, incremental) and asks.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,8 @@ class RGBConfig:
     split: RGBSplit = "tune"
     cache_dir: Path = Path(".qa-cache")
     limit: int | None = None  # only the first N questions of each file (tests, quick runs)
+    distractors: str | None = None  # "crud-news" or a folder of articles to mix in
+    distractor_limit: int | None = None  # only the first N crud-news articles
 
 
 def hit_rank(passages: Sequence[str], answers: list[list[str]]) -> int | None:
@@ -131,20 +134,27 @@ class RGBRun:
 
 
 def pipeline_for(
-    base: QAPipeline, corpus: Path, index_dir: Path, progress: Say | None = None
+    base: QAPipeline,
+    corpus: Path,
+    index_dir: Path,
+    progress: Say | None = None,
+    *,
+    also: Sequence[Path] = (),
 ) -> QAPipeline:
-    """A pipeline like `base` over the article folder `corpus`, indexed (incrementally) in
-    `index_dir`; an unchanged folder embeds nothing."""
+    """A pipeline like `base` over the article folder `corpus` (and the folders in `also`, such
+    as distractor articles), indexed (incrementally) in `index_dir`; unchanged folders embed
+    nothing."""
     uploads = index_dir.parent / "uploads"  # stays empty: nothing is uploaded to a benchmark
     uploads.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", index_dir.parent.name).strip("-")
     pipe = base.with_settings(
         articles_dir=corpus,
         index_dir=index_dir,
         uploads_dir=uploads,
         # with a Chroma server, index_dir does not separate the vectors: the collection does
-        collection=f"{base.settings.collection}-rgb-{index_dir.parent.name}",
+        collection=f"{base.settings.collection}-rgb-{name}",
     )
-    report = pipe.ingest(str(corpus))
+    report = pipe.ingest([str(corpus), *(str(folder) for folder in also)])
     if progress is not None:
         progress(
             f"rgb {index_dir.parent.name}: added {len(report.added)}, updated "
@@ -153,6 +163,31 @@ def pipeline_for(
             f"({report.embedded} chunks embedded in {report.seconds:.1f} s)"
         )
     return pipe
+
+
+def split_items(
+    bench_dir: Path, set_name: str, split: RGBSplit, limit: int | None = None
+) -> list[RGBItem]:
+    """The items of one set in `split` (of its first `limit` questions), or a ConfigError."""
+    items = [i for i in load_items(bench_dir, set_name, limit=limit) if split in ("all", i.split)]
+    if not items:
+        raise ConfigError(
+            f"RGB {set_name} has no items in the {split} half"
+            + (f" of its first {limit} questions: raise --rgb-limit" if limit else "")
+        )
+    return items
+
+
+def ask_items(
+    pipe: QAPipeline, items: list[RGBItem], variant: Variant, label: str, progress: Say | None
+) -> list[RGBRow]:
+    """Ask every item over `pipe`'s corpus (of kind `variant`) and score the answers."""
+    rows = []
+    for n, item in enumerate(items, start=1):
+        rows.append(RGBRow(item, variant, pipe.ask(item.query)))
+        if progress is not None and (n % 25 == 0 or n == len(items)):
+            progress(f"rgb {label}: asked {n}/{len(items)}")
+    return rows
 
 
 def run_rgb(
@@ -168,14 +203,7 @@ def run_rgb(
     """Ask every item of `split` of each set over its full and its reject corpus; score them."""
     runs = []
     for set_name in sets:
-        items = [
-            i for i in load_items(bench_dir, set_name, limit=limit) if split in ("all", i.split)
-        ]
-        if not items:
-            raise ConfigError(
-                f"RGB {set_name} has no items in the {split} half"
-                + (f" of its first {limit} questions: raise --rgb-limit" if limit else "")
-            )
+        items = split_items(bench_dir, set_name, split, limit)
         rows: list[RGBRow] = []
         passages: dict[str, int] = {}
         variants: tuple[Variant, ...] = ("full", "reject")
@@ -183,9 +211,6 @@ def run_rgb(
             folder = build_corpus(bench_dir, set_name, variant, cache_dir, limit=limit)
             passages[variant] = sum(1 for _ in folder.iterdir())
             pipe = pipeline_for(base, folder, folder.parent / "index", progress)
-            for n, item in enumerate(items, start=1):
-                rows.append(RGBRow(item, variant, pipe.ask(item.query)))
-                if progress is not None and (n % 25 == 0 or n == len(items)):
-                    progress(f"rgb {set_name}-{variant}: asked {n}/{len(items)}")
+            rows += ask_items(pipe, items, variant, f"{set_name}-{variant}", progress)
         runs.append(RGBRun(set_name, split, rows, passages))
     return runs

@@ -7,6 +7,7 @@ real en_fact file from `../shared/benchmarks/` and skip when it is absent (a fre
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,8 @@ from qa.rgb import (
     normalise_answers,
     split_of,
 )
-from qa.rgb_eval import RGBRow, hit_rank, rgb_metrics, run_rgb
+from qa.rgb_eval import RGBRow, RGBRun, hit_rank, rgb_metrics, run_rgb
+from qa.rgb_scale import RGBScale, distractors_from, kept_copy, leaking_articles, scale_lines
 
 from .conftest import SEEDS, make_pipeline
 
@@ -33,6 +35,10 @@ BENCH = Path(__file__).resolve().parents[1] / ".." / "shared" / "benchmarks"
 needs_rgb = pytest.mark.skipif(
     not (BENCH / "rgb" / "en_fact.dev.jsonl").is_file(),
     reason="no RGB data at ../shared/benchmarks/rgb (it is never committed; see README)",
+)
+needs_crud_news = pytest.mark.skipif(
+    not (BENCH / "crud-news").is_dir(),
+    reason="no crud-news slice at ../shared/benchmarks/crud-news (it is never committed)",
 )
 
 
@@ -238,3 +244,103 @@ def test_qa_eval_rgb_writes_the_rgb_table_into_the_same_reports(
     missing = CliRunner().invoke(cli.main, [*args[:-2], "--benchmarks", str(tmp_path / "no")])
     assert missing.exit_code == 2
     assert "no RGB data at" in missing.output and "pass --benchmarks" in missing.output
+
+
+def test_distractors_that_mention_a_rejected_answer_leave_the_reject_corpus(
+    tmp_path: Path,
+) -> None:
+    bench = write_bench(tmp_path / "bench", RECORDS)
+    pile = tmp_path / "pile"
+    pile.mkdir()
+    (pile / "a.txt").write_text(
+        "The final was played in Tampa, Florida last year.\n", encoding="utf-8"
+    )
+    (pile / "b.txt").write_text("Facebook shares rose.\n", encoding="utf-8")  # not rejected
+    (pile / "c.txt").write_text("Nothing about either.\n", encoding="utf-8")
+    distractors = distractors_from(str(pile), bench, tmp_path / "cache")
+    files = distractors.files()
+    # item 0 is rejected: its answer "Tampa, Florida" in a distractor is a leak
+    assert leaking_articles(files, bench, "en") == {"a.txt": [0]}
+    kept = kept_copy(files, ["a.txt"], tmp_path / "kept")
+    assert sorted(p.name for p in kept.iterdir()) == ["b.txt", "c.txt"]
+    (pile / "c.txt").unlink()
+    kept_copy(distractors.files(), ["a.txt"], kept)  # a file gone from the pile goes here too
+    assert [p.name for p in kept.iterdir()] == ["b.txt"]
+    with pytest.raises(ConfigError, match="only cuts crud-news"):
+        distractors_from(str(pile), bench, tmp_path / "cache", limit=5)
+    with pytest.raises(ConfigError, match="neither crud-news nor a folder"):
+        distractors_from(str(tmp_path / "none"), bench, tmp_path / "cache")
+
+
+def test_the_verdict_says_within_or_not_within_005() -> None:
+    kept, gone = item(4, [["Halep"]]), item(0, [["Tampa"]], rejected=True)
+    declined = answer("The articles do not say.", refused=True)
+    plain = RGBRun(
+        "en",
+        "all",
+        [
+            RGBRow(kept, "full", answer("Halep [1]")),
+            RGBRow(kept, "reject", answer("Halep [1]")),
+            RGBRow(gone, "reject", declined),
+        ],
+        {"full": 2, "reject": 1},
+    )
+    mixed = RGBRun(
+        "en",
+        "all",
+        [
+            RGBRow(kept, "full", answer("Halep [1]")),
+            RGBRow(kept, "reject", answer("Halep [1]")),
+            RGBRow(gone, "reject", answer("Tampa Bay, says a distractor [1]")),
+        ],
+        {"full": 3, "reject": 2},
+    )
+    scale = RGBScale("en", plain, mixed, "pile", 1, {"x.txt": [0]}, 1.0)
+    assert scale.differences["accuracy"] == 0.0 and scale.differences["rejection"] == -1.0
+    assert (scale.verdict("accuracy"), scale.verdict("rejection")) == (
+        "within 0.05",
+        "not within 0.05",
+    )
+    (line,) = scale_lines([scale])
+    assert "accuracy 1.000 → 1.000 (+0.000): within 0.05" in line
+    assert "rejection 1.000 → 0.000 (-1.000): not within 0.05" in line
+    assert "1 of the 1 distractor articles mention the gold answer" in line
+
+
+@pytest.mark.slow
+@needs_rgb
+@needs_crud_news
+def test_qa_eval_rgb_with_crud_news_distractors_reports_both_side_by_side(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qa import cli
+
+    monkeypatch.setattr(cli, "_pipeline", lambda: make_pipeline(tmp_path, SEEDS, embedder))
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    args = ["eval", "--rgb", "tune", "--rgb-set", "en", "--rgb-limit", "4", "--no-seeds"]
+    args += ["--distractors", "crud-news", "--distractor-limit", "20", "--no-gate"]
+    args += ["--out", str(out), "--cache", str(cache), "--benchmarks", str(BENCH)]
+    result = CliRunner().invoke(cli.main, args)
+    assert result.exit_code == 0, result.output
+    assert (cache / "crud-news-20").is_dir()
+    assert (cache / "rgb" / "en-full-first4+crud-news-20" / "index").is_dir()
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    scaled = report["rgb_distractors"]["en"]
+    assert scaled["articles"] == 20 and scaled["distractors"] == "crud-news-20"
+    plain = report["rgb"]["en"]
+    assert scaled["passages"]["full"] == plain["passages"]["full"] + 20
+    assert scaled["without"] == plain["metrics"]  # the same run's plain figures, side by side
+    assert len(scaled["items"]) == len(plain["items"]) == 4
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert "## RGB with distractors" in markdown
+    assert "| set | metric | without | with distractors | difference | verdict |" in markdown
+    verdicts = [line for line in markdown.splitlines() if line.startswith("- en with 20 ")]
+    assert len(verdicts) == 1
+    assert re.search(
+        r"accuracy .*: (not )?within 0\.05; rejection .*: (not )?within 0\.05", verdicts[0]
+    )
+    assert "<h2>RGB with distractors</h2>" in (out / "report.html").read_text(encoding="utf-8")
+    assert "within 0.05" in result.output
+
+    no_rgb = CliRunner().invoke(cli.main, ["eval", "--distractors", "crud-news", "--no-seeds"])
+    assert no_rgb.exit_code == 2 and "add --rgb" in no_rgb.output
