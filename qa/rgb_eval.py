@@ -154,7 +154,10 @@ def pipeline_for(
         # with a Chroma server, index_dir does not separate the vectors: the collection does
         collection=f"{base.settings.collection}-rgb-{name}",
     )
-    report = pipe.ingest([str(corpus), *(str(folder) for folder in also)])
+    report = pipe.ingest(
+        [str(corpus), *(str(folder) for folder in also)],
+        progress=None if progress is None else _every_tenth(index_dir.parent.name, progress),
+    )
     if progress is not None:
         progress(
             f"rgb {index_dir.parent.name}: added {len(report.added)}, updated "
@@ -163,6 +166,19 @@ def pipeline_for(
             f"({report.embedded} chunks embedded in {report.seconds:.1f} s)"
         )
     return pipe
+
+
+def _every_tenth(label: str, say: Say) -> Callable[[int, int], None]:
+    """An ingest progress callback that says how far embedding got, about ten times."""
+    said = [0]
+
+    def progress(done: int, total: int) -> None:
+        tenth = done * 10 // max(total, 1)
+        if tenth > said[0]:
+            said[0] = tenth
+            say(f"rgb {label}: embedded {done:,}/{total:,} chunks and sentences")
+
+    return progress
 
 
 def split_items(
