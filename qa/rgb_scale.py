@@ -5,11 +5,12 @@ Each set's items are asked over its full and reject corpora twice: alone (the ca
 index of their own, `<cache>/rgb/<set>-<variant>+<distractors>/`. The report puts the two side by
 side and says whether accuracy and rejection stay within `TOLERANCE`.
 
-RGB's reject rule still holds with distractors: a distractor article that mentions any part of a
-rejected item's gold answer is left out of the reject corpus with distractors (it stays in the
-full one), exactly as RGB's own passages are. Leaving the items out of rejection scoring instead
-would lose most of them on the whole slice (20 of the 25 rejected `zh` check items have such an
-article among the 9,648), so the pile is trimmed, and the report says by how many articles.
+RGB's reject rule still holds with distractors: a distractor article that mentions any part of
+the gold answer of a rejected item asked is left out of the reject corpus with distractors (it
+stays in the full one), exactly as RGB's own passages are, so that index is kept per half.
+Leaving the items out of rejection scoring instead would lose most of them on the whole slice
+(20 of the 25 rejected `zh` check items have such an article among the 9,648), so the pile is
+trimmed, and the report says by how many articles.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from qa.articles import ARTICLE_SUFFIXES
 from qa.crud_news import split_articles
 from qa.errors import ConfigError
 from qa.pipeline import QAPipeline
-from qa.rgb import Variant, corpus_dir, load_items, mentions_any_part
+from qa.rgb import RGBItem, Variant, corpus_dir, mentions_any_part
 from qa.rgb_eval import (
     RGBRow,
     RGBRun,
@@ -88,12 +89,10 @@ def distractors_from(
     return Distractors(folder.resolve().name, folder)
 
 
-def leaking_articles(
-    files: Iterable[Path], bench_dir: Path, set_name: str, limit: int | None = None
-) -> dict[str, list[int]]:
-    """Distractor file name -> ids of the set's rejected items whose gold answer it mentions
-    (any part, as RGB's reject corpus is cut), for the files that mention one."""
-    rejected = [i for i in load_items(bench_dir, set_name, limit=limit) if i.rejected]
+def leaking_articles(files: Iterable[Path], items: Iterable[RGBItem]) -> dict[str, list[int]]:
+    """Distractor file name -> ids of the rejected `items` whose gold answer it mentions (any
+    part, as RGB's reject corpus is cut), for the files that mention one."""
+    rejected = [i for i in items if i.rejected]
     out: dict[str, list[int]] = {}
     for path in files:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -188,7 +187,7 @@ def run_rgb_scale(
     for set_name in sets:
         (plain,) = run_rgb(base, bench_dir, [set_name], split, cache_dir, progress, limit=limit)
         items = split_items(bench_dir, set_name, split, limit)
-        dropped = leaking_articles(files, bench_dir, set_name, limit)
+        dropped = leaking_articles(files, items)  # only the items asked: keep the pile whole
         started = time.perf_counter()
         rows: list[RGBRow] = []
         passages: dict[str, int] = {}
@@ -197,7 +196,8 @@ def run_rgb_scale(
             rgb = corpus_dir(cache_dir, set_name, variant, limit)
             home = rgb.with_name(f"{rgb.name}+{distractors.label}")
             extra = distractors.folder
-            if variant == "reject":
+            if variant == "reject":  # what is dropped depends on the items asked: on the half
+                home = home.with_name(f"{home.name}-{split}")
                 extra = kept_copy(files, dropped, home / "distractors")
             kept = len(files) - (len(dropped) if variant == "reject" else 0)
             passages[variant] = plain.passages[variant] + kept
@@ -248,15 +248,14 @@ def scale_lines(scales: list[RGBScale]) -> list[str]:
             f"({_fmt(s.differences[m], signed=True)}): {s.verdict(m)}"
             for m in JUDGED
         )
-        items = sorted({i for ids in s.dropped.values() for i in ids})
+        items = {i for ids in s.dropped.values() for i in ids}
         asked = {r.item.id for r in s.mixed.rows if r.item.rejected}
         lines.append(
-            f"{s.set} with {s.articles:,} {s.distractors} articles: {judged}. "
-            f"{len(s.dropped):,} of the {s.articles:,} distractor articles mention the gold answer "
-            f"of a rejected item ({len(items)} rejected items of the set, "
-            f"{len(asked.intersection(items))} of the {len(asked)} asked); like RGB's own "
-            "passages they are left out of the reject corpus with distractors and kept in the "
-            f"full one. Ingest and asking with distractors took {s.seconds:.0f} s."
+            f"{s.set} with the {s.articles:,} articles of {s.distractors}: {judged}. "
+            f"{len(s.dropped):,} of them mention the gold answer of a rejected item asked "
+            f"({len(items)} of the {len(asked)}); like RGB's own passages they are left out of "
+            "the reject corpus with distractors and kept in the full one. Ingest and asking "
+            f"with distractors took {s.seconds:.0f} s."
         )
     return lines
 

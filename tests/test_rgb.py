@@ -260,7 +260,7 @@ def test_distractors_that_mention_a_rejected_answer_leave_the_reject_corpus(
     distractors = distractors_from(str(pile), bench, tmp_path / "cache")
     files = distractors.files()
     # item 0 is rejected: its answer "Tampa, Florida" in a distractor is a leak
-    assert leaking_articles(files, bench, "en") == {"a.txt": [0]}
+    assert leaking_articles(files, load_items(bench, "en")) == {"a.txt": [0]}
     kept = kept_copy(files, ["a.txt"], tmp_path / "kept")
     assert sorted(p.name for p in kept.iterdir()) == ["b.txt", "c.txt"]
     (pile / "c.txt").unlink()
@@ -304,7 +304,7 @@ def test_the_verdict_says_within_or_not_within_005() -> None:
     (line,) = scale_lines([scale])
     assert "accuracy 1.000 → 1.000 (+0.000): within 0.05" in line
     assert "rejection 1.000 → 0.000 (-1.000): not within 0.05" in line
-    assert "1 of the 1 distractor articles mention the gold answer" in line
+    assert "1 of them mention the gold answer of a rejected item asked (1 of the 1)" in line
 
 
 @pytest.mark.slow
@@ -334,7 +334,9 @@ def test_qa_eval_rgb_with_crud_news_distractors_reports_both_side_by_side(
     markdown = (out / "report.md").read_text(encoding="utf-8")
     assert "## RGB with distractors" in markdown
     assert "| set | metric | without | with distractors | difference | verdict |" in markdown
-    verdicts = [line for line in markdown.splitlines() if line.startswith("- en with 20 ")]
+    verdicts = [
+        line for line in markdown.splitlines() if line.startswith("- en with the 20 articles")
+    ]
     assert len(verdicts) == 1
     assert re.search(
         r"accuracy .*: (not )?within 0\.05; rejection .*: (not )?within 0\.05", verdicts[0]
