@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from qa.corpus.embed import IngestProgress, Progress
 from qa.errors import ConfigError
 from qa.evaluation import percentile
 from qa.models import Answer
@@ -168,15 +169,17 @@ def pipeline_for(
     return pipe
 
 
-def _every_tenth(label: str, say: Say) -> Callable[[int, int], None]:
+def _every_tenth(label: str, say: Say) -> Progress:
     """An ingest progress callback that says how far embedding got, about ten times."""
+    from qa.corpus.embed import progress_line
+
     said = [0]
 
-    def progress(done: int, total: int) -> None:
-        tenth = done * 10 // max(total, 1)
+    def progress(step: IngestProgress) -> None:
+        tenth = step.chunks * 10 // max(step.chunks_total, 1)
         if tenth > said[0]:
             said[0] = tenth
-            say(f"rgb {label}: embedded {done:,}/{total:,} chunks and sentences")
+            say(f"rgb {label}: {progress_line(step)}")
 
     return progress
 

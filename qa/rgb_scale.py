@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qa.articles import ARTICLE_SUFFIXES
+from qa.corpus.articles import ARTICLE_SUFFIXES
 from qa.crud_news import split_articles
 from qa.errors import ConfigError
 from qa.pipeline import QAPipeline
@@ -183,6 +183,9 @@ def run_rgb_scale(
     """Each set's plain run (`run_rgb`, reusing its cached indexes) and the same items asked
     over the same corpora with the distractors mixed in."""
     files = distractors.files()
+    if base.settings.embed_cache_dir is None:  # each passage and article is embedded once,
+        # however many indexes (full, reject, other halves) it goes into
+        base = base.with_settings(embed_cache_dir=cache_dir / "vectors")
     plain_runs, scales = [], []
     for set_name in sets:
         (plain,) = run_rgb(base, bench_dir, [set_name], split, cache_dir, progress, limit=limit)
