@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from qa.corpus.embed import IngestProgress, Progress
-from qa.errors import ConfigError
+from qa.errors import ConfigError, IndexMismatchError
 from qa.evaluation import percentile
 from qa.models import Answer
 from qa.pipeline import QAPipeline
@@ -155,10 +155,12 @@ def pipeline_for(
         # with a Chroma server, index_dir does not separate the vectors: the collection does
         collection=f"{base.settings.collection}-rgb-{name}",
     )
-    report = pipe.ingest(
-        [str(corpus), *(str(folder) for folder in also)],
-        progress=None if progress is None else _every_tenth(index_dir.parent.name, progress),
-    )
+    folders = [str(corpus), *(str(folder) for folder in also)]
+    say = None if progress is None else _every_tenth(index_dir.parent.name, progress)
+    try:
+        report = pipe.ingest(folders, progress=say)
+    except IndexMismatchError:  # a cached index of an older format or model: built again
+        report = pipe.ingest(folders, progress=say, rebuild=True)
     if progress is not None:
         progress(
             f"rgb {index_dir.parent.name}: added {len(report.added)}, updated "
