@@ -95,8 +95,9 @@ def test_changing_one_article_embeds_only_its_chunks_and_sentences(
     assert report.embedded == len(changed) and report.sentences == len(set(sentences))
     # each distinct text once: a sentence the chunk overlap repeats is not embedded twice
     assert len(set(sentences)) < len(sentences)
-    # the title once and each sentence once: a chunk's vector is made from theirs
-    assert sorted(counting.documents) == sorted({r.title for r in changed} | set(sentences))
+    assert sorted(counting.documents) == sorted(
+        {f"{r.title}\n{r.text}" for r in changed} | set(sentences)
+    )
     for row, record in enumerate(keyword.records):
         if record.source != PINGHU:  # carried over by chunk id, bit for bit
             np.testing.assert_array_equal(keyword.sentences(row)[1], before[record.id])

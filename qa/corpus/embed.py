@@ -1,5 +1,5 @@
-"""Embed the chunks of an ingest: every title and sentence once, in batches staged on disk so a
-stopped ingest resumes, and each chunk's vector as the mean of its title's and sentences'."""
+"""Embed the chunks of an ingest: each chunk (with its title) and each sentence once, in batches
+staged on disk so a stopped ingest resumes."""
 
 from __future__ import annotations
 
@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from qa.index.embeddings import Embedder
-from qa.index.keyword import ChunkRecord
+from qa.index.keyword import ChunkRecord, index_text
 
 BATCH = 256  # texts per embedder call and per staged file
-_BLOCK = 2048  # chunks whose vectors are averaged at once (bounds the temporary arrays)
 
 
 @dataclass(frozen=True)
@@ -114,7 +113,7 @@ class Embedded:
     chunks: np.ndarray  # float32 unit rows, in record order
     sentences: np.ndarray  # float16, one row per sentence of each record, in order
     distinct_sentences: int
-    texts: int  # titles and sentences embedded by this run (not staged by an earlier one)
+    texts: int  # chunks and sentences embedded by this run (not staged by an earlier one)
 
 
 def embed_records(
@@ -125,24 +124,26 @@ def embed_records(
 ) -> Embedded:
     """The chunk and sentence vectors of `records`.
 
-    A text is embedded once however often it occurs (a title in every chunk of its article,
-    the sentences a chunk repeats from the one before it) and never again when an earlier run
-    staged it. A chunk's vector is the normalised mean of its title's and sentences' vectors.
+    A chunk is embedded with its article's title before it (`index_text`). A text is embedded
+    once however often it occurs (the sentences a chunk repeats from the one before it) and
+    never again when an earlier run staged it. (A chunk's vector made as the mean of its
+    sentences' would halve the work, but it moved the fitted policy's false refusals on RGB's
+    Chinese tuning half from 0.12 to 0.21.)
     """
     texts: dict[str, int] = {}  # text -> its row among the embedded vectors
-    chunk_rows: list[list[int]] = []
+    chunk_rows: list[list[int]] = []  # the rows a chunk needs: its own, then its sentences'
     sentence_rows: list[int] = []
     for r in records:
         rows = [texts.setdefault(r.text[s:e], len(texts)) for s, e in r.sentences]
         sentence_rows += rows
-        chunk_rows.append([texts.setdefault(r.title, len(texts)), *rows] if r.title else rows)
+        chunk_rows.append([texts.setdefault(index_text(r.title, r.text), len(texts)), *rows])
     unique = list(texts)
     matrix, fresh = _embed_unique(
         embedder, unique, staging, _Tracker(records, chunk_rows, progress)
     )
-    return Embedded(
-        _means(matrix, chunk_rows), matrix[sentence_rows], len(set(sentence_rows)), fresh
-    )
+    chunks = matrix[[rows[0] for rows in chunk_rows]].astype(np.float32)
+    chunks /= np.maximum(np.linalg.norm(chunks, axis=1, keepdims=True), 1e-12)
+    return Embedded(chunks, matrix[sentence_rows], len(set(sentence_rows)), fresh)
 
 
 def _embed_unique(
@@ -175,20 +176,6 @@ def _embed_unique(
     if matrix is None:
         return np.zeros((0, max(embedder.dimension, 1)), dtype=np.float16), 0
     return matrix, len(missing)
-
-
-def _means(matrix: np.ndarray, chunk_rows: list[list[int]]) -> np.ndarray:
-    """Each chunk's normalised mean of the rows it lists (float32), in blocks."""
-    out = np.zeros((len(chunk_rows), matrix.shape[1]), dtype=np.float32)
-    for start in range(0, len(chunk_rows), _BLOCK):
-        block = chunk_rows[start : start + _BLOCK]
-        flat = np.fromiter((row for rows in block for row in rows), dtype=np.int64)
-        offsets = np.cumsum([0] + [len(rows) for rows in block[:-1]])
-        summed = np.add.reduceat(matrix[flat].astype(np.float32), offsets, axis=0)
-        out[start : start + len(block)] = summed
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    unit: np.ndarray = out / np.maximum(norms, 1e-12)
-    return unit
 
 
 class _Tracker:

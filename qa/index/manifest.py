@@ -12,8 +12,8 @@ from typing import Any
 
 from qa.errors import IndexDamagedError
 
-# 3: chunk vectors are the mean of their title's and sentences' vectors (each text embedded once)
-FORMAT = 3
+# 2: chunk records carry sentence spans, and sentence vectors are stored beside the BM25 index
+FORMAT = 2
 
 
 @dataclass

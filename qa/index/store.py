@@ -201,7 +201,7 @@ class Store:
         if built.format != FORMAT:
             raise IndexMismatchError(
                 f"the index in {self.folder} was written in format {built.format}, but this "
-                f"version reads format {FORMAT} (chunk vectors from sentence vectors): "
+                f"version reads format {FORMAT} (sentence vectors stored at ingest): "
                 f"{REBUILD_HINT}"
             )
         for key, value in self._identity().items():
