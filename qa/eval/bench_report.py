@@ -36,10 +36,10 @@ COLUMNS = (
 NOTES = (
     "Ingest: each system in a fresh process, from reading the files to the last vector stored; "
     "ours embeds each chunk (with its title) and each distinct sentence, the recipe each chunk.",
-    "Raw: the same texts embedded directly in batches of 32 after the ingest, in the same process "
-    "(an evenly spread sample when there are more than the sample size: see raw_sample in "
-    "bench.json); raw chunks/s is the chunks/s an ingest doing nothing but embedding would reach; "
-    "ingest / raw compares characters per second.",
+    "Raw: the same texts embedded directly in batches of 256 (as ingest does) after the ingest, "
+    "in the same process (an evenly spread sample when there are more than the sample size: "
+    "see raw_sample in bench.json); raw chunks/s is the chunks/s an ingest doing nothing but "
+    "embedding would reach; ingest / raw compares characters per second.",
     "Peak RSS: the ingest process's ru_maxrss, model included (base_rss_mb in bench.json is the "
     "peak with the model loaded, before the ingest).",
     "Questions: the first 60 characters of the title of every k-th article; hit@k is the share "
