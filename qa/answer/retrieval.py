@@ -85,21 +85,26 @@ class Retriever:
         timings["embed"] = _ms(clock)
         similarity: dict[str, float] = {}
         rankings: list[tuple[float, list[str]]] = []
+        mask = None  # the rows a filter admits, from arrays the keyword index built once
+        if filters != Filters():
+            mask = keyword.mask(
+                filters.sources,
+                _day(filters.since) if filters.since else None,
+                _day(filters.until) if filters.until else None,
+            )
         if mode in ("hybrid", "dense") and keyword.records:
             clock = time.perf_counter()
-            dense = self.store.nearest(vector, min(n, len(keyword.records)), filters.where())
+            wanted = min(n, len(keyword.records))
+            # within a filter the admitted chunks are searched exactly here (the index keeps
+            # their vectors); Chroma's `where` would scan its metadata on every question
+            dense = keyword.nearest(vector, wanted, mask) if mask is not None else None
+            if dense is None:
+                dense = self.store.nearest(vector, wanted, filters.where())
             similarity = dict(dense)
             rankings.append((self.settings.dense_weight, [cid for cid, _ in dense]))
             timings["dense"] = _ms(clock)
         if mode in ("hybrid", "bm25"):
             clock = time.perf_counter()
-            mask = None
-            if filters != Filters():
-                mask = keyword.mask(
-                    filters.sources,
-                    _day(filters.since) if filters.since else None,
-                    _day(filters.until) if filters.until else None,
-                )
             found = keyword.search(terms(query) if query_terms is None else query_terms, n, mask)
             rankings.append((self.settings.bm25_weight, [keyword.records[i].id for i, _ in found]))
             timings["bm25"] = _ms(clock)

@@ -20,6 +20,7 @@ from qa.tokens import terms
 Spans = tuple[tuple[int, int], ...]
 # Sentence vectors are stored as float16: half the size; a cosine moves by < 1e-4 (measured).
 _STORED = np.float16
+EXACT_MAX = 8192  # chunks searched exactly within a filter: 16 MB of float32 read at the most
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,18 @@ def index_text(title: str, text: str) -> str:
 class KeywordIndex:
     """BM25 scores over chunk records, in the order of `records`, and their sentence vectors."""
 
-    def __init__(self, records: list[ChunkRecord], model: Any, sentences: np.ndarray) -> None:
+    def __init__(
+        self,
+        records: list[ChunkRecord],
+        model: Any,
+        sentences: np.ndarray,
+        chunks: np.ndarray | None = None,
+    ) -> None:
         self.records = records
         self._model = model
+        # chunk vectors, one row per record (float32, as Chroma holds them), for exact search
+        # within a filter; None in an index written before they were kept
+        self._chunks = chunks if chunks is not None and len(chunks) == len(records) else None
         self._rows = {r.id: i for i, r in enumerate(records)}
         # the sentence rows of record i are sentences[offsets[i]:offsets[i + 1]]
         counts = [len(r.sentences) for r in records]
@@ -71,14 +81,20 @@ class KeywordIndex:
         records: list[ChunkRecord],
         sentence_vectors: np.ndarray,
         previous: KeywordIndex | None = None,
+        chunk_vectors: np.ndarray | None = None,
     ) -> KeywordIndex:
-        """Index the records (title and text of each) with their sentence vectors.
+        """Index the records (title and text of each) with their sentence and chunk vectors.
 
-        The sentence rows of a record that `previous` holds are carried over by chunk id;
-        `sentence_vectors` are those of the other records, rows in record order.
+        The rows of a record that `previous` holds are carried over by chunk id;
+        `sentence_vectors` and `chunk_vectors` are those of the other records, in record order
+        (chunk vectors are kept only when every record has one).
         """
         fresh = np.asarray(sentence_vectors, dtype=_STORED)
         stored = previous._carry(records, fresh) if previous is not None else fresh
+        chunks = None
+        if chunk_vectors is not None:
+            new = np.asarray(chunk_vectors, dtype=np.float32)
+            chunks = previous._carry_chunks(records, new) if previous is not None else new
         if not records:
             return cls([], None, stored)
         import bm25s
@@ -87,7 +103,7 @@ class KeywordIndex:
         model.index(
             [terms(index_text(r.title, r.text)) or [""] for r in records], show_progress=False
         )
-        return cls(records, model, stored)
+        return cls(records, model, stored, chunks)
 
     def save(self, folder: Path) -> None:
         """Write the index and its records into `folder`, replacing what was there."""
@@ -98,6 +114,8 @@ class KeywordIndex:
             for record in self.records:
                 f.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
         np.save(tmp / "sentences.npy", self._sentences)
+        if self._chunks is not None:
+            np.save(tmp / "chunks.npy", self._chunks)
         if self._model is not None:
             self._model.save(str(tmp / "bm25"), show_progress=False)
         shutil.rmtree(folder, ignore_errors=True)
@@ -125,12 +143,15 @@ class KeywordIndex:
             # mapped, not read: opening is O(1) and processes share the pages; a lookup of 8
             # chunks costs ~0.08 ms either way (measured on 400k sentences; reading: 0.3-0.6 s)
             sentences = np.load(folder / "sentences.npy", mmap_mode="r")
+            chunks = None
+            if (folder / "chunks.npy").exists():
+                chunks = np.load(folder / "chunks.npy", mmap_mode="r")
         except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
             raise IndexDamagedError(
                 f"the keyword index in {folder} is damaged ({type(exc).__name__}): "
                 "run `qa ingest`, which repairs it"
             ) from None
-        return cls(records, model, sentences)
+        return cls(records, model, sentences, chunks)
 
     def sentences(self, row: int) -> tuple[Spans, np.ndarray]:
         """The sentence spans (relative to the chunk text) of the record at `row`, and their
@@ -172,6 +193,43 @@ class KeywordIndex:
         # an empty part may have another width (an embedder reports its dimension late)
         parts = [part for part in parts if len(part)]
         return np.concatenate(parts) if parts else fresh
+
+    def _carry_chunks(self, records: list[ChunkRecord], fresh: np.ndarray) -> np.ndarray | None:
+        """The chunk rows of `records`: this index's by chunk id, else the next of `fresh`;
+        None when this index keeps none (a record would be left without one)."""
+        if self._chunks is None and len(fresh) < len(records):
+            return None
+        width = fresh.shape[1] if len(fresh) else self._width()
+        out = np.zeros((len(records), width), dtype=np.float32)
+        used = 0
+        for i, record in enumerate(records):
+            row = self._rows.get(record.id)
+            if row is not None and self._chunks is not None:
+                out[i] = self._chunks[row]
+            else:
+                out[i] = fresh[used]
+                used += 1
+        return out
+
+    def _width(self) -> int:
+        return int(self._chunks.shape[1]) if self._chunks is not None else 1
+
+    def nearest(
+        self, vector: np.ndarray, k: int, mask: np.ndarray
+    ) -> list[tuple[str, float]] | None:
+        """(chunk id, cosine similarity) of the k chunks nearest to `vector` among the rows
+        where `mask` is set, searched exactly; None when this index keeps no chunk vectors or
+        the mask admits more than EXACT_MAX rows (a search in the vector store is faster)."""
+        rows = np.flatnonzero(mask)
+        if self._chunks is None or len(rows) > EXACT_MAX:
+            return None
+        if not len(rows):
+            return []
+        sims = self._chunks[rows] @ np.asarray(vector, dtype=np.float32)
+        k = min(k, len(rows))
+        top = np.argpartition(-sims, k - 1)[:k]
+        top = top[np.argsort(-sims[top], kind="stable")]
+        return [(self.records[rows[i]].id, float(sims[i])) for i in top]
 
     def search(
         self, query_terms: Sequence[str], k: int, mask: np.ndarray | None = None

@@ -119,7 +119,9 @@ class Store:
         if fresh:
             self.vectors.upsert(fresh, vectors)
             fault("upserted")
-        index = KeywordIndex.build(records, sentence_vectors, previous=self.keyword)
+        index = KeywordIndex.build(
+            records, sentence_vectors, previous=self.keyword, chunk_vectors=vectors
+        )
         index.save(self.folder / "keyword")
         self._keyword = index
         fault("keyword")
