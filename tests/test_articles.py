@@ -153,3 +153,34 @@ def test_only_regular_files_are_read(tmp_path: Path) -> None:
     folder.mkdir()
     with pytest.raises(ArticleError, match="a folder"):
         load_article(folder, LIMIT)
+
+
+def _writer_during_reads(monkeypatch: pytest.MonkeyPatch, path: Path, times: int) -> None:
+    """As if another program appended to `path` while each of the next `times` reads ran."""
+    import os as os_module
+
+    real = os_module.fdopen
+    left = [times]
+
+    def fdopen(fd: int, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        handle = real(fd, *args, **kwargs)  # type: ignore[call-overload]
+        if left[0] > 0:
+            left[0] -= 1
+            with path.open("a", encoding="utf-8") as f:
+                f.write("\nA sentence saved while the file was read.")
+        return handle
+
+    monkeypatch.setattr("qa.corpus.articles.os.fdopen", fdopen)
+
+
+def test_a_file_that_changes_while_read_is_read_again_or_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "news.txt"
+    path.write_text("Title\n\nThe park opened in 2021. It has 40 firms.", encoding="utf-8")
+    _writer_during_reads(monkeypatch, path, times=1)
+    article = load_article(path, 10_000)  # read again once: the whole, saved text
+    assert article.text.endswith("A sentence saved while the file was read.")
+    _writer_during_reads(monkeypatch, path, times=5)
+    with pytest.raises(ArticleError, match="changed while it was being read"):
+        load_article(path, 10_000)  # never half indexed
