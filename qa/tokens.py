@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 
 _WORD = re.compile(r"[a-z0-9]+(?:[.'’-][a-z0-9]+)*|[\u3400-\u9fff\uf900-\ufaff]+")
 # Function words, and words so common in these articles or in questions that they carry no topic.
@@ -178,10 +179,17 @@ def terms(text: str) -> list[str]:
 
 
 def _segment(run: str) -> list[str]:
-    import jieba  # imported only when a text holds Chinese
+    return [w for w in jieba().lcut_for_search(run) if w not in _ZH_STOPWORDS]
 
-    jieba.setLogLevel(60)
-    return [w for w in jieba.lcut_for_search(run) if w not in _ZH_STOPWORDS]
+
+@lru_cache(maxsize=1)
+def jieba() -> Any:
+    """The jieba module, imported when a text first holds Chinese, its log quieted once
+    (setting a log level clears every logger's cache: a cost on each call)."""
+    import jieba as module
+
+    module.setLogLevel(60)
+    return module
 
 
 _ZH_STOPWORDS = frozenset(

@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from qa.lexicon import lexicon
+from qa.tokens import jieba
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 # A figure: digits not glued to Latin letters ("Q2", "5G" and "H1" are labels, not quantities).
@@ -57,13 +58,25 @@ _SCALE = {
 
 @dataclass(frozen=True)
 class Facts:
-    """What a text states that a reader can check: values, years, month-days and names."""
+    """What a text states that a reader can check: values, years, month-days and names.
+
+    Names are found only when asked for: tagging Chinese text is most of the cost of a
+    sentence's facts, and most questions never look at names."""
 
     quantities: frozenset[float]  # numeric values, years excluded, scale words applied
     years: frozenset[int]
     days: frozenset[tuple[int, int]]  # (month, day); day 0 when only the month is given
-    names: frozenset[str]  # proper names as written, case-folded (EN capitals, ZH nr/ns/nt)
-    places: frozenset[str]
+    texts: tuple[str, ...]  # the (NFKC) texts whose names these are
+
+    @cached_property
+    def names(self) -> frozenset[str]:
+        """Proper names as written, case-folded (EN capitals, ZH nr/nt/nz)."""
+        return frozenset().union(*(_names(text)[0] for text in self.texts))
+
+    @cached_property
+    def places(self) -> frozenset[str]:
+        """Place names (ZH ns)."""
+        return frozenset().union(*(_names(text)[1] for text in self.texts))
 
     @property
     def any_date(self) -> bool:
@@ -92,13 +105,11 @@ def facts(text: str) -> Facts:
         days.add((int(m.group(1)), int(m.group(2) or 0)))
     for month, day in _english_days(flat):
         days.add((month, day))
-    names, places = _names(flat)
     return Facts(
         quantities=frozenset(_quantities(flat, years)),
         years=frozenset(years),
         days=frozenset(d for d in days if 1 <= d[0] <= 12),
-        names=frozenset(names),
-        places=frozenset(places),
+        texts=(flat,),
     )
 
 
@@ -163,7 +174,8 @@ def _english_days(text: str) -> list[tuple[int, int]]:
     return out
 
 
-def _names(text: str) -> tuple[set[str], set[str]]:
+@lru_cache(maxsize=20_000)
+def _names(text: str) -> tuple[frozenset[str], frozenset[str]]:
     """Proper names: capitalised Latin runs (not sentence-initial words alone) and the
     person, place and organisation words jieba's tagger finds in Chinese."""
     names: set[str] = set()
@@ -185,16 +197,15 @@ def _names(text: str) -> tuple[set[str], set[str]]:
                 names.add(word)
             elif flag == "ns" and len(word) >= 2:
                 places.add(word)
-    return names, places
+    return frozenset(names), frozenset(places)
 
 
 @lru_cache(maxsize=20_000)
 def _tagged(text: str) -> tuple[tuple[str, str], ...]:
-    import jieba
-    import jieba.posseg
+    jieba()  # imported, its log quieted once
+    import jieba.posseg as posseg
 
-    jieba.setLogLevel(60)
-    return tuple((p.word, p.flag) for p in jieba.posseg.lcut(text))
+    return tuple((p.word, p.flag) for p in posseg.lcut(text))
 
 
 def names_in(name: str, text: str) -> bool:

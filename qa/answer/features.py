@@ -208,8 +208,7 @@ def facts_in_context(sentence: str, context: Context, *, claim: bool = False) ->
         quantities=quantities,
         years=frozenset(years),
         days=days,
-        names=own.names | title.names | before.names,
-        places=own.places | title.places | before.places,
+        texts=own.texts + title.texts + before.texts,
     )
 
 

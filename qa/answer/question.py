@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from qa.answer.facts import Facts, facts, has_cjk, names_in
 from qa.lexicon import KINDS, lexicon
-from qa.tokens import terms
+from qa.tokens import jieba, terms
 
 Asks = Literal["date", "number", "person", "place", "definition", "list", "yesno", "other"]
 ConstraintKind = Literal["year", "day", "quantity", "name", "qualifier"]
@@ -206,10 +206,7 @@ def _conjuncts(text: str) -> list[str]:
     the word after the join repeats an earlier one ('最佳电视剧和最佳电视动画') the left conjunct
     starts there. Split only when the question says 分别, or when it asks for a date, a figure,
     a name or a place about two short things."""
-    import jieba
-
-    jieba.setLogLevel(60)
-    words = jieba.lcut(text)
+    words = jieba().lcut(text)
     joins = [i for i, w in enumerate(words) if w in _JOINS and 0 < i < len(words) - 1]
     if not joins:
         return [text]
