@@ -37,6 +37,8 @@ FILES = (
     "manifest.json",
     "keyword/records.jsonl",
     "keyword/sentences.npy",
+    "keyword/chunks.npy",
+    "keyword/terms.jsonl",
     "keyword/bm25/data.csc.index.npy",
     "keyword/bm25/indices.csc.index.npy",
     "keyword/bm25/indptr.csc.index.npy",
@@ -79,12 +81,14 @@ DAMAGES: dict[str, Callable[[Path], None]] = {
     "garbled": _garble,
     "deleted": _delete,
 }
-# 30 cases run in every test run: each file and each damage at least once, and every case that
-# crashed, misled or traceback'd before the fixes; the other 26 of the 56 are marked slow
+# 33 cases run in every test run: each file and each damage at least once, and every case that
+# crashed, misled or traceback'd before the fixes; the other 31 of the 64 are marked slow
 QUICK = {
     "manifest.json": ("truncated", "deleted"),
     "keyword/records.jsonl": ("emptied", "deleted"),
     "keyword/sentences.npy": ("truncated", "deleted"),
+    "keyword/chunks.npy": ("truncated", "deleted"),
+    "keyword/terms.jsonl": ("garbled",),
     "keyword/bm25/data.csc.index.npy": ("garbled", "deleted"),
     "keyword/bm25/indices.csc.index.npy": ("truncated",),
     "keyword/bm25/indptr.csc.index.npy": ("emptied",),

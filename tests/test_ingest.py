@@ -210,3 +210,29 @@ def test_a_folder_of_odd_files_loses_no_good_article(
     assert set(report.added) == {*good, *(p.name for p in articles.glob("0*.txt"))}
     expected = {*bad, "fifo.txt", "folder.md", "away.txt"}
     assert set(skipped) == expected and all(skipped[name] for name in expected)
+
+
+def test_an_added_article_tokenises_only_its_own_chunks(
+    pipeline: QAPipeline, articles: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qa.index import keyword
+
+    pipeline.ingest()
+    before = len(pipeline.store.keyword.records)
+    tokenised: list[str] = []
+    real = keyword.record_terms
+
+    def spy(record: keyword.ChunkRecord) -> list[str]:
+        tokenised.append(record.source)
+        return real(record)
+
+    monkeypatch.setattr(keyword, "record_terms", spy)
+    (articles / "new.txt").write_text(
+        "Tongxiang opens a park\n\nThe Tongxiang park opened with 12 firms in March 2024.\n",
+        encoding="utf-8",
+    )
+    pipeline.ingest()
+    assert set(tokenised) == {"new.txt"} and len(pipeline.store.keyword.records) > before
+    lines = (pipeline.settings.index_dir / "keyword" / "terms.jsonl").read_text("utf-8")
+    assert len(lines.splitlines()) == len(pipeline.store.keyword.records)
+    assert pipeline.ask("How many firms did the Tongxiang park open with?").citations

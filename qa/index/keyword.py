@@ -49,6 +49,11 @@ def index_text(title: str, text: str) -> str:
     return f"{title}\n{text}"
 
 
+def record_terms(record: ChunkRecord) -> list[str]:
+    """The BM25 terms of a chunk (of its title and text; [""] when it has none)."""
+    return terms(index_text(record.title, record.text)) or [""]
+
+
 class KeywordIndex:
     """BM25 scores over chunk records, in the order of `records`, and their sentence vectors."""
 
@@ -61,6 +66,8 @@ class KeywordIndex:
     ) -> None:
         self.records = records
         self._model = model
+        self._terms: list[list[str]] | None = None  # each record's BM25 terms, when built here
+        self._folder: Path | None = None  # where it was loaded from (its terms are read late)
         # chunk vectors, one row per record (float32, as Chroma holds them), for exact search
         # within a filter; None in an index written before they were kept
         self._chunks = chunks if chunks is not None and len(chunks) == len(records) else None
@@ -87,7 +94,8 @@ class KeywordIndex:
 
         The rows of a record that `previous` holds are carried over by chunk id;
         `sentence_vectors` and `chunk_vectors` are those of the other records, in record order
-        (chunk vectors are kept only when every record has one).
+        (chunk vectors are kept only when every record has one). The terms of a record that
+        `previous` holds are carried over too: an ingest tokenises only its new chunks.
         """
         fresh = np.asarray(sentence_vectors, dtype=_STORED)
         stored = previous._carry(records, fresh) if previous is not None else fresh
@@ -99,11 +107,27 @@ class KeywordIndex:
             return cls([], None, stored)
         import bm25s
 
+        known = previous.terms_of() if previous is not None else {}
+        tokens = [known[r.id] if r.id in known else record_terms(r) for r in records]
         model = bm25s.BM25()
-        model.index(
-            [terms(index_text(r.title, r.text)) or [""] for r in records], show_progress=False
-        )
-        return cls(records, model, stored, chunks)
+        model.index(tokens, show_progress=False)
+        index = cls(records, model, stored, chunks)
+        index._terms = tokens
+        return index
+
+    def terms_of(self) -> dict[str, list[str]]:
+        """Each record's BM25 terms by chunk id: kept from the build, or read from the saved
+        `terms.jsonl` (a cache: when it is missing or unreadable, terms are tokenised again)."""
+        tokens = self._terms
+        if tokens is None and self._folder is not None:
+            try:
+                with (self._folder / "terms.jsonl").open(encoding="utf-8") as f:
+                    tokens = [json.loads(line) for line in f]
+            except (OSError, ValueError):
+                tokens = None
+        if tokens is None or len(tokens) != len(self.records):
+            return {}
+        return {r.id: t for r, t in zip(self.records, tokens, strict=True)}
 
     def save(self, folder: Path) -> None:
         """Write the index and its records into `folder`, replacing what was there."""
@@ -114,12 +138,17 @@ class KeywordIndex:
             for record in self.records:
                 f.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
         np.save(tmp / "sentences.npy", self._sentences)
+        if self._terms is not None:
+            with (tmp / "terms.jsonl").open("w", encoding="utf-8") as f:
+                for tokens in self._terms:
+                    f.write(json.dumps(tokens, ensure_ascii=False) + "\n")
         if self._chunks is not None:
             np.save(tmp / "chunks.npy", self._chunks)
         if self._model is not None:
             self._model.save(str(tmp / "bm25"), show_progress=False)
         shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)
+        self._terms, self._folder = None, folder  # read back only by the next build
 
     @classmethod
     def load(cls, folder: Path) -> KeywordIndex | None:
@@ -151,7 +180,9 @@ class KeywordIndex:
                 f"the keyword index in {folder} is damaged ({type(exc).__name__}): "
                 "run `qa ingest`, which repairs it"
             ) from None
-        return cls(records, model, sentences, chunks)
+        index = cls(records, model, sentences, chunks)
+        index._folder = folder
+        return index
 
     def sentences(self, row: int) -> tuple[Spans, np.ndarray]:
         """The sentence spans (relative to the chunk text) of the record at `row`, and their

@@ -120,7 +120,10 @@ class Store:
             self.vectors.upsert(fresh, vectors)
             fault("upserted")
         index = KeywordIndex.build(
-            records, sentence_vectors, previous=self.keyword, chunk_vectors=vectors
+            records,
+            sentence_vectors,
+            previous=self.keyword,
+            chunk_vectors=vectors,
         )
         index.save(self.folder / "keyword")
         self._keyword = index
