@@ -181,13 +181,16 @@ def ingest(
         stale = [cid for name in report.updated + report.removed for cid in known[name].chunks]
         for name in report.removed:
             del known[name]
+        chunk_ids: dict[str, list[str]] = {}
+        for record in new_records:
+            chunk_ids.setdefault(record.source, []).append(record.id)
         for article in todo:
             known[article.id] = ArticleEntry(
                 sha256=article.sha256,
                 title=article.title,
                 date=article.date.isoformat() if article.date else None,
                 origin=str(article.path.parent.resolve()),
-                chunks=[r.id for r in new_records if r.source == article.id],
+                chunks=chunk_ids.get(article.id, []),
             )
         if todo or report.removed or not (store.folder / "keyword").exists():
             gone = set(stale)
