@@ -169,6 +169,7 @@ class KeywordIndex:
                 import bm25s
 
                 model = bm25s.BM25.load(str(folder / "bm25"), show_progress=False)
+                _check_scores(model.scores, len(records))
             # mapped, not read: opening is O(1) and processes share the pages; a lookup of 8
             # chunks costs ~0.08 ms either way (measured on 400k sentences; reading: 0.3-0.6 s)
             sentences = np.load(folder / "sentences.npy", mmap_mode="r")
@@ -321,6 +322,21 @@ class KeywordIndex:
     def row(self, chunk_id: str) -> int | None:
         """The row of a chunk id, if it is indexed."""
         return self._rows.get(chunk_id)
+
+
+def _check_scores(scores: dict[str, Any], documents: int) -> None:
+    """ValueError unless bm25s's score matrix is whole: column pointers that start at 0, never
+    fall and end at the number of entries, row numbers of real chunks, finite scores (a garbled
+    array otherwise scores the wrong chunks without a word)."""
+    data, indices, indptr = scores["data"], scores["indices"], scores["indptr"]
+    if int(scores["num_docs"]) != documents:
+        raise ValueError("the BM25 index counts another number of chunks")
+    if not (len(indptr) and indptr[0] == 0 and indptr[-1] == len(data) == len(indices)):
+        raise ValueError("the BM25 column pointers do not match its entries")
+    if np.any(np.diff(indptr) < 0) or not np.all(np.isfinite(data)) or np.any(data < 0):
+        raise ValueError("the BM25 score matrix is garbled")
+    if len(indices) and (indices.min() < 0 or indices.max() >= documents):
+        raise ValueError("the BM25 index names chunks it does not hold")
 
 
 def _record(data: dict[str, Any]) -> ChunkRecord:
