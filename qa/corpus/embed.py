@@ -130,20 +130,32 @@ def embed_records(
     sentences' would halve the work, but it moved the fitted policy's false refusals on RGB's
     Chinese tuning half from 0.12 to 0.21.)
     """
-    texts: dict[str, int] = {}  # text -> its row among the embedded vectors
-    chunk_rows: list[list[int]] = []  # the rows a chunk needs: its own, then its sentences'
-    sentence_rows: list[int] = []
-    for r in records:
-        rows = [texts.setdefault(r.text[s:e], len(texts)) for s, e in r.sentences]
-        sentence_rows += rows
-        chunk_rows.append([texts.setdefault(index_text(r.title, r.text), len(texts)), *rows])
-    unique = list(texts)
+    unique, chunk_rows, sentence_rows = _layout(records)
     matrix, fresh = _embed_unique(
         embedder, unique, staging, _Tracker(records, chunk_rows, progress)
     )
     chunks = matrix[[rows[0] for rows in chunk_rows]].astype(np.float32)
     chunks /= np.maximum(np.linalg.norm(chunks, axis=1, keepdims=True), 1e-12)
     return Embedded(chunks, matrix[sentence_rows], len(set(sentence_rows)), fresh)
+
+
+def distinct_texts(records: list[ChunkRecord]) -> list[str]:
+    """The texts an ingest of `records` embeds: each chunk (with its title) and each distinct
+    sentence, once, in the order they are embedded."""
+    return _layout(records)[0]
+
+
+def _layout(records: list[ChunkRecord]) -> tuple[list[str], list[list[int]], list[int]]:
+    """The distinct texts of `records`, the rows each chunk needs (its own, then its
+    sentences'), and the rows of every sentence of every record in order."""
+    texts: dict[str, int] = {}  # text -> its row among the embedded vectors
+    chunk_rows: list[list[int]] = []
+    sentence_rows: list[int] = []
+    for r in records:
+        rows = [texts.setdefault(r.text[s:e], len(texts)) for s, e in r.sentences]
+        sentence_rows += rows
+        chunk_rows.append([texts.setdefault(index_text(r.title, r.text), len(texts)), *rows])
+    return list(texts), chunk_rows, sentence_rows
 
 
 def _embed_unique(

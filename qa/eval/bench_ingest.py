@@ -28,16 +28,14 @@ def peak_rss_mb() -> float:
 
 def ingest_ours(corpus: Path, index: Path, embedder: Embedder) -> tuple[float, int, list[str]]:
     """Seconds, chunks, and the distinct texts embedded (chunks with their title, sentences)."""
-    from qa.index.keyword import index_text
+    from qa.corpus.embed import distinct_texts
     from qa.pipeline import QAPipeline
 
     settings = Settings(articles_dir=corpus, index_dir=index, uploads_dir=index / "uploads")
     pipe = QAPipeline(settings, embedder=embedder)
     report = pipe.ingest(str(corpus), rebuild=True)
     records = pipe.store.keyword.records
-    texts = dict.fromkeys(index_text(r.title, r.text) for r in records)
-    texts.update(dict.fromkeys(r.text[s:e] for r in records for s, e in r.sentences))
-    return report.seconds, len(records), list(texts)
+    return report.seconds, len(records), distinct_texts(records)
 
 
 class _Wrapped:

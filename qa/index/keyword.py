@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
@@ -211,40 +211,49 @@ class KeywordIndex:
 
     def _carry(self, records: list[ChunkRecord], fresh: np.ndarray) -> np.ndarray:
         """The sentence rows of `records`: this index's by chunk id, else the next of `fresh`."""
+        offsets = self._offsets
+        return self._carry_rows(
+            records,
+            fresh,
+            self._sentences,
+            lambda row: (offsets[row], offsets[row + 1]),
+            lambda record: len(record.sentences),
+        )
+
+    def _carry_chunks(self, records: list[ChunkRecord], fresh: np.ndarray) -> np.ndarray | None:
+        """The chunk rows of `records`: this index's by chunk id, else the next of `fresh`;
+        None when this index keeps none (a record would be left without one)."""
+        if self._chunks is None:
+            return fresh if len(fresh) == len(records) else None
+        return self._carry_rows(
+            records, fresh, self._chunks, lambda row: (row, row + 1), lambda _: 1
+        )
+
+    def _carry_rows(
+        self,
+        records: list[ChunkRecord],
+        fresh: np.ndarray,
+        stored: np.ndarray,
+        span: Callable[[int], tuple[int, int]],
+        count: Callable[[ChunkRecord], int],
+    ) -> np.ndarray:
+        """Rows of `records` in order: a record this index holds keeps its rows of `stored`
+        (`span` of its row), the others take the next `count` rows of `fresh`."""
         parts: list[np.ndarray] = []
         used = 0
         for record in records:
             row = self._rows.get(record.id)
             if row is not None:
-                parts.append(self._sentences[self._offsets[row] : self._offsets[row + 1]])
+                start, end = span(row)
+                parts.append(stored[start:end])
             else:
-                parts.append(fresh[used : used + len(record.sentences)])
-                used += len(record.sentences)
+                parts.append(fresh[used : used + count(record)])
+                used += count(record)
         if used != len(fresh):
-            raise ValueError(f"{len(fresh)} sentence vectors given for {used} new sentences")
+            raise ValueError(f"{len(fresh)} new vector rows given for {used} new rows")
         # an empty part may have another width (an embedder reports its dimension late)
         parts = [part for part in parts if len(part)]
         return np.concatenate(parts) if parts else fresh
-
-    def _carry_chunks(self, records: list[ChunkRecord], fresh: np.ndarray) -> np.ndarray | None:
-        """The chunk rows of `records`: this index's by chunk id, else the next of `fresh`;
-        None when this index keeps none (a record would be left without one)."""
-        if self._chunks is None and len(fresh) < len(records):
-            return None
-        width = fresh.shape[1] if len(fresh) else self._width()
-        out = np.zeros((len(records), width), dtype=np.float32)
-        used = 0
-        for i, record in enumerate(records):
-            row = self._rows.get(record.id)
-            if row is not None and self._chunks is not None:
-                out[i] = self._chunks[row]
-            else:
-                out[i] = fresh[used]
-                used += 1
-        return out
-
-    def _width(self) -> int:
-        return int(self._chunks.shape[1]) if self._chunks is not None else 1
 
     def nearest(
         self, vector: np.ndarray, k: int, mask: np.ndarray
