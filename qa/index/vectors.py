@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,14 +32,18 @@ class VectorStore:
         self.identity = identity  # called on open: an OpenAI model's dimension comes late
         self._client: Any = None
         self._collection: Any = None
+        # one thread opens the store: chromadb's client, built by two threads at once, fails
+        # in one of them ("Could not connect to tenant default_tenant")
+        self._opening = threading.Lock()
         self.lost = False  # the collection vanished: recount before it is queried again
 
     @property
     def collection(self) -> Any:
         """The Chroma collection, created with the identity in its metadata."""
-        if self._collection is None:
-            self._collection = self._open_collection()
-        return self._collection
+        with self._opening:
+            if self._collection is None:
+                self._collection = self._open_collection()
+            return self._collection
 
     def forget(self, reopen: bool = False) -> None:
         """Look the collection up again on next use; `reopen` also opens the embedded store
