@@ -39,9 +39,7 @@ def test_a_write_phase_cut_short_is_detected_and_repaired(
     # as if killed after the BM25 folder was rewritten with a third of its chunks
     records = store.keyword.records
     kept = records[: len(records) // 3]
-    KeywordIndex.build(kept, store.keyword.sentence_vectors(list(range(len(kept))))).save(
-        store.folder / "keyword"
-    )
+    KeywordIndex.write(store.folder / "keyword", kept, previous=store.keyword)
     store.begin_write()
     with pytest.raises(IndexDamagedError, match="run `qa ingest` to repair"):
         fresh(pipe).ask(QUESTION)

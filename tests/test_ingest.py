@@ -236,3 +236,40 @@ def test_an_added_article_tokenises_only_its_own_chunks(
     lines = (pipeline.settings.index_dir / "keyword" / "terms.jsonl").read_text("utf-8")
     assert len(lines.splitlines()) == len(pipeline.store.keyword.records)
     assert pipeline.ask("How many firms did the Tongxiang park open with?").citations
+
+
+def test_an_index_built_in_two_ingests_equals_one_built_at_once(
+    tmp_path: Path, articles: Path, embedder: Embedder
+) -> None:
+    """Vectors and terms of the chunks an earlier ingest holds are carried from its files, and
+    the new ones read back from the staged batches: row for row what one ingest writes."""
+    import numpy as np
+
+    whole = make_pipeline(tmp_path / "whole", articles, embedder)
+    whole.ingest()
+    later = sorted(articles.iterdir())[:2]
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    for path in later:
+        path.rename(aside / path.name)
+    steps = make_pipeline(tmp_path / "steps", articles, embedder)
+    steps.ingest()
+    for path in later:
+        (aside / path.name).rename(articles / path.name)
+    assert len(steps.ingest().added) == 2
+
+    def by_chunk(pipe: QAPipeline) -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
+        index, folder = pipe.store.keyword, pipe.settings.index_dir / "keyword"
+        chunks = np.load(folder / "chunks.npy")
+        terms = (folder / "terms.jsonl").read_text("utf-8").splitlines()
+        return {
+            r.id: (index.sentence_vectors([i]), chunks[i], terms[i])
+            for i, r in enumerate(index.records)
+        }
+
+    one, two = by_chunk(whole), by_chunk(steps)
+    assert one.keys() == two.keys()
+    for chunk, (sentences, vector, terms) in one.items():
+        # the embedder's last bits depend on which texts share its batch
+        assert np.allclose(sentences, two[chunk][0], atol=2e-3), chunk
+        assert np.allclose(vector, two[chunk][1], atol=2e-3) and terms == two[chunk][2], chunk

@@ -196,14 +196,13 @@ def ingest(
             gone = set(stale)
             kept = [r for r in store.keyword.records if r.source in known and r.id not in gone]
             if new_records:
-                manifest.dimension = int(embedded.chunks.shape[1])
+                manifest.dimension = embedded.dimension
             store.write(
                 manifest,
                 kept + new_records,
-                embedded.sentences,
                 stale,
                 new_records,
-                embedded.chunks,
+                embedded,
                 lambda here: fault_point(store.settings.fault_point, here),
             )
         staging.done()

@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-from collections.abc import Callable, Sequence
+from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -21,6 +22,24 @@ Spans = tuple[tuple[int, int], ...]
 # Sentence vectors are stored as float16: half the size; a cosine moves by < 1e-4 (measured).
 _STORED = np.float16
 EXACT_MAX = 8192  # chunks searched exactly within a filter: 16 MB of float32 read at the most
+_BLOCK = 256  # records whose vectors are copied at a time when an index is written
+
+
+class NewVectors(Protocol):
+    """The vectors of an ingest's new chunks, read a block of them at a time."""
+
+    @property
+    def dimension(self) -> int:
+        """The width of every vector."""
+        ...
+
+    def chunks(self, start: int, end: int) -> np.ndarray:
+        """Unit vectors (float32) of the new chunks [start, end)."""
+        ...
+
+    def sentences(self, start: int, end: int) -> np.ndarray:
+        """Vectors of the sentences of the new chunks [start, end), stacked in order."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -66,8 +85,7 @@ class KeywordIndex:
     ) -> None:
         self.records = records
         self._model = model
-        self._terms: list[list[str]] | None = None  # each record's BM25 terms, when built here
-        self._folder: Path | None = None  # where it was loaded from (its terms are read late)
+        self._folder: Path | None = None  # where it is saved (its terms are read late)
         # chunk vectors, one row per record (float32, as Chroma holds them), for exact search
         # within a filter; None in an index written before they were kept
         self._chunks = chunks if chunks is not None and len(chunks) == len(records) else None
@@ -83,72 +101,116 @@ class KeywordIndex:
         self._sentences = sentences
 
     @classmethod
-    def build(
+    def write(
         cls,
+        folder: Path,
         records: list[ChunkRecord],
-        sentence_vectors: np.ndarray,
+        fresh: NewVectors | None = None,
         previous: KeywordIndex | None = None,
-        chunk_vectors: np.ndarray | None = None,
     ) -> KeywordIndex:
-        """Index the records (title and text of each) with their sentence and chunk vectors.
+        """Index the records (title and text of each) with their sentence and chunk vectors in
+        `folder` (written aside, then renamed into place), and return it.
 
-        The rows of a record that `previous` holds are carried over by chunk id;
-        `sentence_vectors` and `chunk_vectors` are those of the other records, in record order
-        (chunk vectors are kept only when every record has one). The terms of a record that
-        `previous` holds are carried over too: an ingest tokenises only its new chunks.
+        A record that `previous` holds keeps its vectors and terms (an ingest tokenises only
+        its new chunks); the others take theirs from `fresh`, in record order. Vectors are
+        copied a block of records at a time, so memory does not grow with the index. Without
+        `fresh`, the new records must have no sentences (a BM25 index alone).
         """
-        fresh = np.asarray(sentence_vectors, dtype=_STORED)
-        stored = previous._carry(records, fresh) if previous is not None else fresh
-        chunks = None
-        if chunk_vectors is not None:
-            new = np.asarray(chunk_vectors, dtype=np.float32)
-            chunks = previous._carry_chunks(records, new) if previous is not None else new
-        if not records:
-            return cls([], None, stored)
-        import bm25s
-
-        known = previous.terms_of() if previous is not None else {}
-        tokens = [known[r.id] if r.id in known else record_terms(r) for r in records]
-        model = bm25s.BM25()
-        model.index(tokens, show_progress=False)
-        index = cls(records, model, stored, chunks)
-        index._terms = tokens
-        return index
-
-    def terms_of(self) -> dict[str, list[str]]:
-        """Each record's BM25 terms by chunk id: kept from the build, or read from the saved
-        `terms.jsonl` (a cache: when it is missing or unreadable, terms are tokenised again)."""
-        tokens = self._terms
-        if tokens is None and self._folder is not None:
-            try:
-                with (self._folder / "terms.jsonl").open(encoding="utf-8") as f:
-                    tokens = [json.loads(line) for line in f]
-            except (OSError, ValueError):
-                tokens = None
-        if tokens is None or len(tokens) != len(self.records):
-            return {}
-        return {r.id: t for r, t in zip(self.records, tokens, strict=True)}
-
-    def save(self, folder: Path) -> None:
-        """Write the index and its records into `folder`, replacing what was there."""
+        old = previous if previous is not None else KeywordIndex([], None, _empty(0))
+        width = max(fresh.dimension if fresh is not None else old._sentences.shape[1], 1)
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         with (tmp / "records.jsonl").open("w", encoding="utf-8") as f:
-            for record in self.records:
+            for record in records:
                 f.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
-        np.save(tmp / "sentences.npy", self._sentences)
-        if self._terms is not None:
+        runs = old._runs(records)
+        offsets = old._offsets
+        none = _empty(width)
+        _write_rows(
+            tmp / "sentences.npy",
+            (sum(len(r.sentences) for r in records), width),
+            _STORED,
+            (
+                _read_rows(old._sentences, int(offsets[a]), int(offsets[b]))
+                if held
+                else (fresh.sentences(a, b) if fresh is not None else none)
+                for held, a, b in runs
+            ),
+        )
+        # chunk vectors are kept only when every record has one
+        if (old._chunks is not None or all(not held for held, _, _ in runs)) and (
+            fresh is not None or all(held for held, _, _ in runs)
+        ):
+            _write_rows(
+                tmp / "chunks.npy",
+                (len(records), width),
+                np.float32,
+                (
+                    _read_rows(old._chunks, a, b)
+                    if held and old._chunks is not None
+                    else (fresh.chunks(a, b) if fresh is not None else none)
+                    for held, a, b in runs
+                ),
+            )
+        model = None
+        if records:
+            import bm25s
+
+            vocabulary, ids = old._term_ids(records)
+            model = bm25s.BM25()
+            model.index((ids, vocabulary), show_progress=False)
+            model.save(str(tmp / "bm25"), show_progress=False)
+            names = list(vocabulary)
             with (tmp / "terms.jsonl").open("w", encoding="utf-8") as f:
-                for tokens in self._terms:
-                    f.write(json.dumps(tokens, ensure_ascii=False) + "\n")
-        if self._chunks is not None:
-            np.save(tmp / "chunks.npy", self._chunks)
-        if self._model is not None:
-            self._model.save(str(tmp / "bm25"), show_progress=False)
+                for row in ids:
+                    f.write(json.dumps([names[i] for i in row], ensure_ascii=False) + "\n")
         shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)
-        self._terms, self._folder = None, folder  # read back only by the next build
+        sentences = np.load(folder / "sentences.npy", mmap_mode="r")
+        chunk_file = folder / "chunks.npy"
+        chunk_vectors = np.load(chunk_file, mmap_mode="r") if chunk_file.exists() else None
+        index = cls(records, model, sentences, chunk_vectors)
+        index._folder = folder
+        return index
+
+    def _runs(self, records: list[ChunkRecord]) -> list[tuple[bool, int, int]]:
+        """`records` as runs of at most _BLOCK: (True, a, b) for this index's rows [a, b),
+        (False, a, b) for the new records [a, b) (counted among those this index lacks)."""
+        runs: list[tuple[bool, int, int]] = []
+        new = 0
+        for record in records:
+            row = self._rows.get(record.id)
+            held, at = (True, row) if row is not None else (False, new)
+            new += not held
+            if runs and runs[-1][0] == held and runs[-1][2] == at and at - runs[-1][1] < _BLOCK:
+                runs[-1] = (held, runs[-1][1], at + 1)
+            else:
+                runs.append((held, at, at + 1))
+        return runs
+
+    def _term_ids(self, records: list[ChunkRecord]) -> tuple[dict[str, int], list[array[int]]]:
+        """A vocabulary of the records' BM25 terms and each record's terms as ids (4 bytes a
+        term, where a list of strings takes ~70): a record this index holds keeps its terms,
+        read from the saved `terms.jsonl` (a cache: when it is missing or unreadable, terms are
+        tokenised again, as they are for every other record)."""
+        vocabulary: dict[str, int] = {}
+
+        def ids(tokens: list[str]) -> array[int]:
+            return array("i", [vocabulary.setdefault(t, len(vocabulary)) for t in tokens])
+
+        known: dict[str, array[int]] = {}
+        wanted = {r.id for r in records if r.id in self._rows}
+        if wanted and self._folder is not None:
+            try:
+                with (self._folder / "terms.jsonl").open(encoding="utf-8") as f:
+                    for record, line in zip(self.records, f, strict=True):
+                        if record.id in wanted:
+                            known[record.id] = ids(json.loads(line))
+            except (OSError, ValueError):
+                known = {}
+                vocabulary.clear()
+        return vocabulary, [known.get(r.id) or ids(record_terms(r)) for r in records]
 
     @classmethod
     def load(cls, folder: Path) -> KeywordIndex | None:
@@ -208,52 +270,6 @@ class KeywordIndex:
                 "ingest through QAPipeline.ingest, which renews its answerers"
             )
         return [self._rows[cid] for cid in chunk_ids]
-
-    def _carry(self, records: list[ChunkRecord], fresh: np.ndarray) -> np.ndarray:
-        """The sentence rows of `records`: this index's by chunk id, else the next of `fresh`."""
-        offsets = self._offsets
-        return self._carry_rows(
-            records,
-            fresh,
-            self._sentences,
-            lambda row: (offsets[row], offsets[row + 1]),
-            lambda record: len(record.sentences),
-        )
-
-    def _carry_chunks(self, records: list[ChunkRecord], fresh: np.ndarray) -> np.ndarray | None:
-        """The chunk rows of `records`: this index's by chunk id, else the next of `fresh`;
-        None when this index keeps none (a record would be left without one)."""
-        if self._chunks is None:
-            return fresh if len(fresh) == len(records) else None
-        return self._carry_rows(
-            records, fresh, self._chunks, lambda row: (row, row + 1), lambda _: 1
-        )
-
-    def _carry_rows(
-        self,
-        records: list[ChunkRecord],
-        fresh: np.ndarray,
-        stored: np.ndarray,
-        span: Callable[[int], tuple[int, int]],
-        count: Callable[[ChunkRecord], int],
-    ) -> np.ndarray:
-        """Rows of `records` in order: a record this index holds keeps its rows of `stored`
-        (`span` of its row), the others take the next `count` rows of `fresh`."""
-        parts: list[np.ndarray] = []
-        used = 0
-        for record in records:
-            row = self._rows.get(record.id)
-            if row is not None:
-                start, end = span(row)
-                parts.append(stored[start:end])
-            else:
-                parts.append(fresh[used : used + count(record)])
-                used += count(record)
-        if used != len(fresh):
-            raise ValueError(f"{len(fresh)} new vector rows given for {used} new rows")
-        # an empty part may have another width (an embedder reports its dimension late)
-        parts = [part for part in parts if len(part)]
-        return np.concatenate(parts) if parts else fresh
 
     def nearest(
         self, vector: np.ndarray, k: int, mask: np.ndarray
@@ -346,6 +362,38 @@ def _check_scores(scores: dict[str, Any], documents: int) -> None:
         raise ValueError("the BM25 score matrix is garbled")
     if len(indices) and (indices.min() < 0 or indices.max() >= documents):
         raise ValueError("the BM25 index names chunks it does not hold")
+
+
+def _empty(width: int, dtype: Any = _STORED) -> np.ndarray:
+    return np.zeros((0, max(width, 1)), dtype=dtype)
+
+
+def _write_rows(
+    path: Path, shape: tuple[int, int], dtype: Any, blocks: Iterable[np.ndarray]
+) -> None:
+    """Write an `.npy` array of `shape` from its rows, a block at a time."""
+    with path.open("wb") as f:
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False}
+        np.lib.format.write_array_header_1_0(f, {**header, "shape": shape})
+        written = 0
+        for block in blocks:
+            if len(block):
+                f.write(np.ascontiguousarray(block, dtype=dtype).reshape(len(block), shape[1]).data)
+                written += len(block)
+    if written != shape[0]:
+        raise ValueError(f"{written} vector rows given for {shape[0]}")
+
+
+def _read_rows(array: np.ndarray, start: int, end: int) -> np.ndarray:
+    """Rows [start, end) of an array, read from its file when it is a mapped `.npy` (a read
+    through the mapping would keep every page of the old index in this process's memory)."""
+    if isinstance(array, np.memmap) and array.filename is not None:
+        size = array.dtype.itemsize * array.shape[1]
+        with open(array.filename, "rb") as f:
+            f.seek(array.offset + start * size)
+            data = f.read((end - start) * size)
+        return np.frombuffer(data, dtype=array.dtype).reshape(end - start, array.shape[1])
+    return np.asarray(array[start:end])
 
 
 def _record(data: dict[str, Any]) -> ChunkRecord:

@@ -16,9 +16,11 @@ from qa.corpus.chunking import chunker_config
 from qa.errors import IndexDamagedError, IndexMismatchError
 from qa.index.embeddings import Embedder
 from qa.index.gate import ReadWriteGate
-from qa.index.keyword import ChunkRecord, KeywordIndex
+from qa.index.keyword import ChunkRecord, KeywordIndex, NewVectors
 from qa.index.manifest import FORMAT, Manifest
 from qa.index.vectors import REBUILD_HINT, VectorStore
+
+_BLOCK = 256  # new chunks sent to the vector store at a time
 
 
 class Store:
@@ -100,16 +102,15 @@ class Store:
         self,
         manifest: Manifest,
         records: list[ChunkRecord],
-        sentence_vectors: np.ndarray,
         stale: list[str],
         fresh: list[ChunkRecord],
-        vectors: np.ndarray,
+        vectors: NewVectors,
         fault: Callable[[str], None],
     ) -> None:
         """Commit one ingest: drop the `stale` chunk ids, add the `fresh` records with their
-        chunk `vectors`, rebuild the BM25 index over `records` (the kept ones and the fresh
-        ones; `sentence_vectors` are the fresh ones' sentences) and replace the manifest.
-        `fault` is called with the name of each step done (testing: see
+        `vectors`, rebuild the BM25 index over `records` (the kept ones and the fresh ones)
+        and replace the manifest. Vectors go from the staged files to the store a block at a
+        time. `fault` is called with the name of each step done (testing: see
         `qa.corpus.ingest.fault_point`)."""
         self.begin_write()
         fault("began")
@@ -117,16 +118,11 @@ class Store:
             self.vectors.delete(stale)
             fault("deleted")
         if fresh:
-            self.vectors.upsert(fresh, vectors)
+            for start in range(0, len(fresh), _BLOCK):
+                end = min(start + _BLOCK, len(fresh))
+                self.vectors.upsert(fresh[start:end], vectors.chunks(start, end))
             fault("upserted")
-        index = KeywordIndex.build(
-            records,
-            sentence_vectors,
-            previous=self.keyword,
-            chunk_vectors=vectors,
-        )
-        index.save(self.folder / "keyword")
-        self._keyword = index
+        self._keyword = KeywordIndex.write(self.folder / "keyword", records, vectors, self.keyword)
         fault("keyword")
         manifest.save(self._manifest_path)
         fault("manifest")
