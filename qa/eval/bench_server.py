@@ -40,12 +40,9 @@ def _fill(store: Store, source: Path, say: Say) -> None:
     total = local.count()
     say(f"bench: copying {total:,} vectors into the chroma server")
     for offset in range(0, total, PAGE):
-        got = local.get(include=["embeddings", "documents", "metadatas"], limit=PAGE, offset=offset)
+        got = local.get(include=["embeddings", "metadatas"], limit=PAGE, offset=offset)
         store.vectors.collection.upsert(
-            ids=got["ids"],
-            embeddings=got["embeddings"],
-            documents=got["documents"],
-            metadatas=got["metadatas"],
+            ids=got["ids"], embeddings=got["embeddings"], metadatas=got["metadatas"]
         )
 
 
