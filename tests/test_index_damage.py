@@ -39,6 +39,8 @@ FILES = (
     "keyword/sentences.npy",
     "keyword/chunks.npy",
     "keyword/terms.jsonl",
+    "keyword/sentence_terms.npy",
+    "keyword/sentence_terms_at.npy",
     "keyword/bm25/data.csc.index.npy",
     "keyword/bm25/indices.csc.index.npy",
     "keyword/bm25/indptr.csc.index.npy",
@@ -81,14 +83,16 @@ DAMAGES: dict[str, Callable[[Path], None]] = {
     "garbled": _garble,
     "deleted": _delete,
 }
-# 33 cases run in every test run: each file and each damage at least once, and every case that
-# crashed, misled or traceback'd before the fixes; the other 31 of the 64 are marked slow
+# 36 cases run in every test run: each file and each damage at least once, and every case that
+# crashed, misled or traceback'd before the fixes; the other 36 of the 72 are marked slow
 QUICK = {
     "manifest.json": ("truncated", "deleted"),
     "keyword/records.jsonl": ("emptied", "deleted"),
     "keyword/sentences.npy": ("truncated", "deleted"),
     "keyword/chunks.npy": ("truncated", "deleted"),
     "keyword/terms.jsonl": ("garbled",),
+    "keyword/sentence_terms.npy": ("garbled", "deleted"),
+    "keyword/sentence_terms_at.npy": ("truncated",),
     "keyword/bm25/data.csc.index.npy": ("garbled", "deleted"),
     "keyword/bm25/indices.csc.index.npy": ("truncated",),
     "keyword/bm25/indptr.csc.index.npy": ("emptied",),

@@ -46,6 +46,7 @@ class Candidate:
     start: int  # offsets into the article text
     end: int
     text: str
+    terms: frozenset[str]
     featured: Featured
     score: float
 
@@ -87,10 +88,15 @@ class ExtractiveAnswerer:
         """Every sentence of the hits (titles excepted), scored against the question, best
         first; ineligible ones (a year or day the question names is missing) score 0.
         Sentence spans and vectors were computed at ingest: only the question is embedded."""
-        spans, vectors = self._spans(hits)
+        spans, vectors, known = self._spans(hits)
         sims = vectors @ query_vector if spans else np.zeros((0, 2))
         idf, anchors = weigh(question, self.keyword.idf, self.settings.anchor_terms)
         ranks = {id(h): i for i, h in enumerate(hits, start=1)}
+
+        def terms_of(text: str) -> frozenset[str]:
+            found = known.get(text)
+            return sentence_terms(text) if found is None else found
+
         featured = relate(
             [
                 featurise(
@@ -101,6 +107,7 @@ class ExtractiveAnswerer:
                     ranks[id(hit)],
                     idf,
                     anchors,
+                    terms_of,
                 )
                 for (hit, s, e, before), sim in zip(spans, sims, strict=True)
             ]
@@ -109,13 +116,22 @@ class ExtractiveAnswerer:
         for (hit, s, e, _), values in zip(spans, featured, strict=True):
             score = 0.0 if values.ineligible else self.policy.score(values.values)
             start, text = hit.record.start, hit.record.text[s:e]
-            out.append(Candidate(hit, start + s, start + e, text, values, score))
+            out.append(Candidate(hit, start + s, start + e, text, terms_of(text), values, score))
         return sorted(out, key=lambda c: -c.score)
 
-    def _spans(self, hits: list[Hit]) -> tuple[list[tuple[Hit, int, int, str]], np.ndarray]:
-        """(hit, start, end, sentence before) of every distinct non-title sentence, and two
-        stored vectors per sentence: its own, and its own plus the one before (its context)."""
-        stored = self.keyword.sentence_vectors(self.keyword.rows([h.record.id for h in hits]))
+    def _spans(
+        self, hits: list[Hit]
+    ) -> tuple[list[tuple[Hit, int, int, str]], np.ndarray, dict[str, frozenset[str]]]:
+        """(hit, start, end, sentence before) of every distinct non-title sentence; two stored
+        vectors per sentence: its own, and its own plus the one before (its context); and the
+        stored terms of every sentence of the hits, by text (none in an older index)."""
+        rows = self.keyword.rows([h.record.id for h in hits])
+        stored = self.keyword.sentence_vectors(rows)
+        stored_terms = self.keyword.sentence_terms(rows)
+        known: dict[str, frozenset[str]] = {}
+        if stored_terms is not None:
+            texts = (h.record.text[s:e] for h in hits for s, e in h.record.sentences)
+            known = dict(zip(texts, stored_terms, strict=True))
         seen: set[tuple[str, int]] = set()
         out, kept, before, row = [], [], [], 0
         for hit in hits:
@@ -134,7 +150,7 @@ class ExtractiveAnswerer:
                 row += 1
         own = stored[kept]
         context = with_before(own, stored[before])
-        return out, np.stack([own, context], axis=1) if kept else np.zeros((0, 2, 1))
+        return out, np.stack([own, context], axis=1) if kept else np.zeros((0, 2, 1)), known
 
     def answer(
         self,
@@ -229,7 +245,7 @@ def _same(a: Candidate, b: Candidate) -> bool:
     """Whether two sentences say the same (the same sentence in two chunks, or a near copy)."""
     if (a.hit.record.source, a.start) == (b.hit.record.source, b.start):
         return True
-    x, y = sentence_terms(a.text), sentence_terms(b.text)
+    x, y = a.terms, b.terms
     return bool(x and y) and len(x & y) / len(x | y) >= _SAME
 
 

@@ -100,15 +100,18 @@ def featurise(
     rank: int,
     idf: Callable[[str], float],
     anchors: frozenset[str],
+    terms_of: Callable[[str], frozenset[str]] = sentence_terms,
 ) -> Featured:
     """The features of one sentence as an answer to `question`.
 
     `similarity` is the question's cosine with the sentence and with the sentence and the one
     before it; `idf` weighs the question's terms; `anchors` are its rarest terms the index
-    holds (see `anchor_terms`), one of which the sentence or the one before must name.
+    holds (see `anchor_terms`), one of which the sentence or the one before must name;
+    `terms_of` gives a text's terms (stored at ingest for the sentences of an index).
     """
-    own = sentence_terms(sentence)
-    around = own | sentence_terms(context.title) | sentence_terms(context.before)
+    own = terms_of(sentence)
+    before = terms_of(context.before)
+    around = own | sentence_terms(context.title) | before
     weights = {t: idf(t) for t in question.terms}
     total = sum(weights.values()) or 1.0
     held = facts_in_context(sentence, context)
@@ -125,7 +128,7 @@ def featurise(
     values = {
         "support": sum(w for t, w in weights.items() if t in around) / total,
         "support_sentence": sum(w for t, w in weights.items() if t in own) / total,
-        "subject": float(not anchors or bool(anchors & (own | sentence_terms(context.before)))),
+        "subject": float(not anchors or bool(anchors & (own | before))),
         "similarity": max(0.0, similarity[0]),
         "similarity_context": max(0.0, similarity[1]),
         "kind": float(holds_kind(question, sentence)),

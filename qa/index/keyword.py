@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from qa.errors import IndexDamagedError, IndexMismatchError
+from qa.index.sentence_terms import SentenceTerms, SentenceTermsWriter, segmented
 from qa.tokens import terms
 
 Spans = tuple[tuple[int, int], ...]
@@ -99,6 +100,7 @@ class KeywordIndex:
                 f"{int(self._offsets[-1])} sentences: run `qa ingest --rebuild`"
             )
         self._sentences = sentences
+        self._terms: SentenceTerms | None = None  # each sentence's terms, when stored
 
     @classmethod
     def write(
@@ -157,7 +159,9 @@ class KeywordIndex:
         if records:
             import bm25s
 
-            vocabulary, ids = old._term_ids(records)
+            vocabulary: dict[str, int] = {}
+            with SentenceTermsWriter(tmp, vocabulary) as sentences_out:
+                ids = old._term_ids(records, vocabulary, sentences_out)
             model = bm25s.BM25()
             model.index((ids, vocabulary), show_progress=False)
             model.save(str(tmp / "bm25"), show_progress=False)
@@ -172,7 +176,24 @@ class KeywordIndex:
         chunk_vectors = np.load(chunk_file, mmap_mode="r") if chunk_file.exists() else None
         index = cls(records, model, sentences, chunk_vectors)
         index._folder = folder
+        if model is not None:
+            index._terms = SentenceTerms.load(folder, len(sentences), model.vocab_dict)
         return index
+
+    def _kept_terms(self, record: ChunkRecord) -> list[frozenset[str]] | None:
+        """The stored terms of the sentences of a record this index holds, else None."""
+        row = self._rows.get(record.id)
+        if row is None or self._terms is None:
+            return None
+        return self._terms.of(int(self._offsets[row]), int(self._offsets[row + 1]))
+
+    def sentence_terms(self, rows: list[int]) -> list[frozenset[str]] | None:
+        """The terms of all sentences of the records at `rows`, in the order of
+        `sentence_vectors`; None when the index stores none (an index written before)."""
+        if self._terms is None:
+            return None
+        offsets, stored = self._offsets, self._terms
+        return [t for r in rows for t in stored.of(int(offsets[r]), int(offsets[r + 1]))]
 
     def _runs(self, records: list[ChunkRecord]) -> list[tuple[bool, int, int]]:
         """`records` as runs of at most _BLOCK: (True, a, b) for this index's rows [a, b),
@@ -189,12 +210,17 @@ class KeywordIndex:
                 runs.append((held, at, at + 1))
         return runs
 
-    def _term_ids(self, records: list[ChunkRecord]) -> tuple[dict[str, int], list[array[int]]]:
-        """A vocabulary of the records' BM25 terms and each record's terms as ids (4 bytes a
-        term, where a list of strings takes ~70): a record this index holds keeps its terms,
-        read from the saved `terms.jsonl` (a cache: when it is missing or unreadable, terms are
-        tokenised again, as they are for every other record)."""
-        vocabulary: dict[str, int] = {}
+    def _term_ids(
+        self,
+        records: list[ChunkRecord],
+        vocabulary: dict[str, int],
+        sentences_out: SentenceTermsWriter,
+    ) -> list[array[int]]:
+        """Each record's BM25 terms as ids into `vocabulary` (4 bytes a term, where a list of
+        strings takes ~70), and its sentences' terms into `sentences_out`. A record this index
+        holds keeps its terms, read from the saved `terms.jsonl` (a cache: when it is missing or
+        unreadable, terms are segmented again) and the stored sentence terms; the others are
+        segmented, each sentence right after its chunk (jieba's cache then holds its words)."""
 
         def ids(tokens: list[str]) -> array[int]:
             return array("i", [vocabulary.setdefault(t, len(vocabulary)) for t in tokens])
@@ -210,7 +236,14 @@ class KeywordIndex:
             except (OSError, ValueError):
                 known = {}
                 vocabulary.clear()
-        return vocabulary, [known.get(r.id) or ids(record_terms(r)) for r in records]
+        out = []
+        for r in records:
+            out.append(known.get(r.id) or ids(record_terms(r)))
+            kept = self._kept_terms(r)
+            sentences_out.add(
+                kept if kept is not None else segmented(r.text[s:e] for s, e in r.sentences)
+            )
+        return out
 
     @classmethod
     def load(cls, folder: Path) -> KeywordIndex | None:
@@ -238,6 +271,9 @@ class KeywordIndex:
             chunks = None
             if (folder / "chunks.npy").exists():
                 chunks = np.load(folder / "chunks.npy", mmap_mode="r")
+            stored_terms = None
+            if model is not None:
+                stored_terms = SentenceTerms.load(folder, len(sentences), model.vocab_dict)
         except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
             raise IndexDamagedError(
                 f"the keyword index in {folder} is damaged ({type(exc).__name__}): "
@@ -245,6 +281,7 @@ class KeywordIndex:
             ) from None
         index = cls(records, model, sentences, chunks)
         index._folder = folder
+        index._terms = stored_terms
         return index
 
     def sentences(self, row: int) -> tuple[Spans, np.ndarray]:
