@@ -33,7 +33,7 @@ FEATURES = (
     "other_year",  # states a year, but not the one asked
     "novelty",  # share of its terms the question does not hold (0 for an echo of the question)
     "is_question",  # ends with a question mark
-    "rank",  # 1 / rank of its passage
+    "standing",  # its passage's fused retrieval score over the best passage's (1 for the best)
     "cross_language",  # the sentence is in another language than the question
     # products: the asked kind counts only beside the subject and the question's words
     "kind_x_subject",
@@ -97,15 +97,18 @@ def featurise(
     sentence: str,
     context: Context,
     similarity: tuple[float, float],
-    rank: int,
+    standing: float,
     idf: Callable[[str], float],
     anchors: frozenset[str],
 ) -> Featured:
     """The features of one sentence as an answer to `question`.
 
     `similarity` is the question's cosine with the sentence and with the sentence and the one
-    before it; `idf` weighs the question's terms; `anchors` are its rarest terms the index
-    holds (see `anchor_terms`), one of which the sentence or the one before must name.
+    before it; `standing` its passage's fused score over the best passage's (a ratio, not a
+    rank: two passages that nearly tie keep nearly the same value when other articles in the
+    index reorder them or come between them); `idf` weighs the question's terms; `anchors`
+    are its rarest terms the index holds (see `anchor_terms`), one of which the sentence or
+    the one before must name.
     """
     own = sentence_terms(sentence)
     around = own | sentence_terms(context.title) | sentence_terms(context.before)
@@ -141,7 +144,7 @@ def featurise(
         else 0.0,
         "novelty": len(novel) / len(own) if own else 0.0,
         "is_question": float(bool(_ASKED_MARK.search(sentence))),
-        "rank": 1.0 / rank,
+        "standing": standing,
         "cross_language": float(has_cjk(sentence) != (question.lang == "zh")),
     }
     values["kind_x_subject"] = values["kind"] * values["subject"]
