@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
         "--distractors",
         default="none",
         help="articles mixed into RGB's tuning corpora as well (crud-news or a folder; "
-        "default none: RGB's passages alone, which fitted better, see README)",
+        "default none: RGB's passages alone, which fitted better)",
     )
     parser.add_argument(
         "--distractor-set",
