@@ -118,6 +118,29 @@ def kept_copy(files: list[Path], drop: Iterable[str], folder: Path) -> Path:
     return folder
 
 
+def mixed_pipeline(
+    base: QAPipeline,
+    cache_dir: Path,
+    set_name: str,
+    variant: Variant,
+    split: RGBSplit,
+    distractors: Distractors,
+    dropped: Iterable[str],
+    progress: Say | None = None,
+    limit: int | None = None,
+) -> QAPipeline:
+    """A pipeline over one RGB corpus with the distractor articles mixed in, indexed in
+    `<corpus>+<label>/` (the reject corpus per half, without the `dropped` articles, which
+    mention a rejected item's answer: see `leaking_articles`)."""
+    rgb = corpus_dir(cache_dir, set_name, variant, limit)
+    home = rgb.with_name(f"{rgb.name}+{distractors.label}")
+    extra = distractors.folder
+    if variant == "reject":  # what is dropped depends on the items asked: on the half
+        home = home.with_name(f"{home.name}-{split}")
+        extra = kept_copy(distractors.files(), dropped, home / "distractors")
+    return pipeline_for(base, rgb / "articles", home / "index", progress, also=[extra])
+
+
 def _difference(plain: float | None, mixed: float | None) -> float | None:
     return None if plain is None or mixed is None else round(mixed - plain, 4)
 
@@ -196,15 +219,11 @@ def run_rgb_scale(
         passages: dict[str, int] = {}
         variants: tuple[Variant, ...] = ("full", "reject")
         for variant in variants:
-            rgb = corpus_dir(cache_dir, set_name, variant, limit)
-            home = rgb.with_name(f"{rgb.name}+{distractors.label}")
-            extra = distractors.folder
-            if variant == "reject":  # what is dropped depends on the items asked: on the half
-                home = home.with_name(f"{home.name}-{split}")
-                extra = kept_copy(files, dropped, home / "distractors")
             kept = len(files) - (len(dropped) if variant == "reject" else 0)
             passages[variant] = plain.passages[variant] + kept
-            pipe = pipeline_for(base, rgb / "articles", home / "index", progress, also=[extra])
+            pipe = mixed_pipeline(
+                base, cache_dir, set_name, variant, split, distractors, dropped, progress, limit
+            )
             label = f"{set_name}-{variant}+{distractors.label}"
             rows += ask_items(pipe, items, variant, label, progress)
         mixed = RGBRun(set_name, split, rows, passages)

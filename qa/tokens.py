@@ -7,6 +7,14 @@ from functools import lru_cache
 from typing import Any
 
 _WORD = re.compile(r"[a-z0-9]+(?:[.'’-][a-z0-9]+)*|[\u3400-\u9fff\uf900-\ufaff]+")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def has_cjk(text: str) -> bool:
+    """Whether the text holds Chinese characters."""
+    return bool(_CJK.search(text))
+
+
 # Function words, and words so common in these articles or in questions that they carry no topic.
 STOPWORDS = frozenset(
     [

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pytest
@@ -56,8 +56,8 @@ class StubIndex:
     def __init__(self, records: list[ChunkRecord]) -> None:
         self.records = records
 
-    def idf(self, term: str) -> float:
-        return 0.0 if term == "\x00unseen" else 1.0
+    def idf_in(self, chinese: bool) -> Callable[[str], float]:
+        return lambda term: 0.0 if term == "\x00unseen" else 1.0
 
     def rows(self, chunk_ids: list[str]) -> list[int]:
         return [next(i for i, r in enumerate(self.records) if r.id == c) for c in chunk_ids]

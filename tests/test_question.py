@@ -17,7 +17,9 @@ def features(question: str, sentence: str, similarity: float = 0.5, **context: o
     analysed = analyse(question)
     subject = frozenset(analysed.subject[:2])
     where = Context(**{"title": "", "date": None, "before": "", **context})  # type: ignore[arg-type]
-    return featurise(analysed, sentence, where, (similarity, similarity), 1, lambda _: 1.0, subject)
+    return featurise(
+        analysed, sentence, where, (similarity, similarity), 1.0, lambda _: 1.0, subject
+    )
 
 
 @pytest.mark.parametrize(

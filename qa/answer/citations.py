@@ -187,7 +187,7 @@ class CitationChecker:
         # not make the kind and unit features look for a figure or a name it does not hold
         question = replace(analyse(claim), asks="other", unit=None)
         wanted = claim_constraints(claim)
-        idf, anchors = weigh(question, self.keyword.idf, self.anchors)
+        idf, anchors = weigh(question, self.keyword.idf_in(question.lang == "zh"), self.anchors)
         # a claim is a statement like the passage's sentences, not a query: embedded as they are
         vector = self.embedder.embed_documents([claim])[0]
         # each sentence alone, and with the one before it (the first has none), as the
@@ -196,10 +196,10 @@ class CitationChecker:
         similarity = zip((vectors @ vector).tolist(), (joined @ vector).tolist(), strict=True)
         sentences = [record.text[s:e] for s, e in spans]
         contexts = [Context(record.title, record.day, before) for before in ["", *sentences[:-1]]]
-        # the passage's rank says nothing about whether it supports the claim: rank 1
+        # the passage's standing says nothing about whether it supports the claim: 1
         featured = relate(
             [
-                featurise(question, sentence, context, sim, 1, idf, anchors)
+                featurise(question, sentence, context, sim, 1.0, idf, anchors)
                 for sentence, context, sim in zip(sentences, contexts, similarity, strict=True)
             ]
         )

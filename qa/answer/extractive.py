@@ -90,8 +90,10 @@ class ExtractiveAnswerer:
         Sentence spans and vectors were computed at ingest: only the question is embedded."""
         spans, vectors, known = self._spans(hits)
         sims = vectors @ query_vector if spans else np.zeros((0, 2))
-        idf, anchors = weigh(question, self.keyword.idf, self.settings.anchor_terms)
-        ranks = {id(h): i for i, h in enumerate(hits, start=1)}
+        idf, anchors = weigh(
+            question, self.keyword.idf_in(question.lang == "zh"), self.settings.anchor_terms
+        )
+        standing = standings(hits)
 
         def terms_of(text: str) -> frozenset[str]:
             found = known.get(text)
@@ -104,7 +106,7 @@ class ExtractiveAnswerer:
                     hit.record.text[s:e],
                     Context(hit.record.title, hit.record.day, before),
                     (float(sim[0]), float(sim[1])),
-                    ranks[id(hit)],
+                    standing[id(hit)],
                     idf,
                     anchors,
                     terms_of,
@@ -229,6 +231,12 @@ class ExtractiveAnswerer:
             chosen=[c.considered() for c in picked],
             best_rejected=best_rejected.considered(reason) if best_rejected else None,
         )
+
+
+def standings(hits: list[Hit]) -> dict[int, float]:
+    """Each hit's fused score over the best hit's, by `id` of the hit (1 for the best)."""
+    top = max((h.score for h in hits), default=0.0)
+    return {id(h): h.score / top if top > 0 else 1.0 for h in hits}
 
 
 def most_sentences(part: Question, whole: bool, limit: int) -> int:

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 from qa.lexicon import lexicon
-from qa.tokens import jieba
+from qa.tokens import has_cjk, jieba
 
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 # A figure: digits not glued to Latin letters ("Q2", "5G" and "H1" are labels, not quantities).
 _FIGURE = re.compile(
     r"(?<![A-Za-z\d.,])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*"
@@ -87,11 +86,6 @@ class Facts:
 def normalise(text: str) -> str:
     """NFKC and case folding: the form facts and answers are compared in."""
     return unicodedata.normalize("NFKC", text).casefold()
-
-
-def has_cjk(text: str) -> bool:
-    """Whether the text holds Chinese characters."""
-    return bool(_CJK.search(text))
 
 
 @lru_cache(maxsize=20_000)

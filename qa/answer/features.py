@@ -16,10 +16,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from qa.answer.facts import Facts, facts, figure_with_unit, has_cjk
+from qa.answer.facts import Facts, facts, figure_with_unit
 from qa.answer.question import Question
 from qa.lexicon import lexicon
-from qa.tokens import terms
+from qa.tokens import has_cjk, terms
 
 FEATURES = (
     "support",  # idf-weighted share of the question's terms in the sentence or its context
@@ -33,7 +33,7 @@ FEATURES = (
     "other_year",  # states a year, but not the one asked
     "novelty",  # share of its terms the question does not hold (0 for an echo of the question)
     "is_question",  # ends with a question mark
-    "rank",  # 1 / rank of its passage
+    "standing",  # its passage's fused retrieval score over the best passage's (1 for the best)
     "cross_language",  # the sentence is in another language than the question
     # products: the asked kind counts only beside the subject and the question's words
     "kind_x_subject",
@@ -97,7 +97,7 @@ def featurise(
     sentence: str,
     context: Context,
     similarity: tuple[float, float],
-    rank: int,
+    standing: float,
     idf: Callable[[str], float],
     anchors: frozenset[str],
     terms_of: Callable[[str], frozenset[str]] = sentence_terms,
@@ -105,9 +105,12 @@ def featurise(
     """The features of one sentence as an answer to `question`.
 
     `similarity` is the question's cosine with the sentence and with the sentence and the one
-    before it; `idf` weighs the question's terms; `anchors` are its rarest terms the index
-    holds (see `anchor_terms`), one of which the sentence or the one before must name;
-    `terms_of` gives a text's terms (stored at ingest for the sentences of an index).
+    before it; `standing` its passage's fused score over the best passage's (a ratio, not a
+    rank: two passages that nearly tie keep nearly the same value when other articles in the
+    index reorder them or come between them); `idf` weighs the question's terms; `anchors`
+    are its rarest terms the index holds (see `anchor_terms`), one of which the sentence or
+    the one before must name; `terms_of` gives a text's terms (stored at ingest for the
+    sentences of an index).
     """
     own = terms_of(sentence)
     before = terms_of(context.before)
@@ -144,7 +147,7 @@ def featurise(
         else 0.0,
         "novelty": len(novel) / len(own) if own else 0.0,
         "is_question": float(bool(_ASKED_MARK.search(sentence))),
-        "rank": 1.0 / rank,
+        "standing": standing,
         "cross_language": float(has_cjk(sentence) != (question.lang == "zh")),
     }
     values["kind_x_subject"] = values["kind"] * values["subject"]

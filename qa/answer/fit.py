@@ -8,7 +8,9 @@ the reject corpus, where it must be declined). A candidate sentence is a positiv
 it holds a gold answer (RGB) or a key fact (seeds). The weights come from an L2-regularised
 logistic regression over the candidates' named features, refined by a coordinate search
 (`qa.answer.search`) with the threshold that maximises, weighed over the data sources, the mean
-of answer accuracy and rejection.
+of answer accuracy and rejection. With `--distractors crud-news` the tuning items are asked again
+over their corpora mixed into the crud-news articles (the indexes of `qa eval --rgb tune
+--distractors crud-news`); the shipped policy is fitted without (it fitted worse with them).
 Checking and test splits are never read.
 """
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,6 +35,8 @@ from qa.answer.search import Case, Part, best_threshold, outcomes, refine
 from qa.config import Settings
 from qa.evaluation import load_dataset
 from qa.pipeline import QAPipeline
+from qa.rgb import RGBItem
+from qa.rgb_scale import Distractors, distractors_from
 
 _L2 = 1.0  # ridge penalty; 1.0 beat 0.1, 10 and 100 on the tuning objective
 
@@ -82,27 +86,56 @@ def seed_instances(pipeline: QAPipeline, dataset: Path) -> list[Case]:
     return out
 
 
-def rgb_instances(settings: Settings, bench: Path, cache: Path, limit: int | None) -> list[Case]:
-    """The tuning half of each RGB set, over its full and its reject corpus."""
-    from qa.rgb import SETS, build_corpus, contains_answer, load_items
+def rgb_instances(
+    settings: Settings,
+    bench: Path,
+    cache: Path,
+    limit: int | None,
+    distractors: Distractors | None = None,
+    mixed_sets: Sequence[str] = (),
+) -> list[Case]:
+    """The tuning half of each RGB set, over its full and its reject corpus; for the sets in
+    `mixed_sets`, again over the same corpora with the `distractors` mixed in (as `qa eval
+    --rgb tune --distractors` indexes them), so that the policy is fitted on questions asked
+    among many unrelated articles as well as among their passages alone."""
+    from qa.rgb import SETS, build_corpus, load_items
     from qa.rgb_eval import pipeline_for
+    from qa.rgb_scale import leaking_articles, mixed_pipeline
 
-    base = QAPipeline(settings)
+    base = QAPipeline(settings.model_copy(update={"embed_cache_dir": cache / "vectors"}))
     out = []
     for name in SETS:
         items = [i for i in load_items(bench, name, limit=limit) if i.split == "tune"]
+        mixed = distractors is not None and name in mixed_sets
+        dropped = leaking_articles(distractors.files(), items) if mixed and distractors else {}
         for variant in ("full", "reject"):
             corpus = build_corpus(bench, name, variant, cache, limit=limit)
-            pipeline = pipeline_for(base, corpus, corpus.parent / "index", print)
-            for item in items:
-                if variant == "reject" and not item.rejected:
-                    continue
+            pipelines = [pipeline_for(base, corpus, corpus.parent / "index", print)]
+            if mixed and distractors:
+                pipelines.append(
+                    mixed_pipeline(
+                        base, cache, name, variant, "tune", distractors, dropped, print, limit
+                    )
+                )
+            for pipeline in pipelines:
+                out += rgb_cases(pipeline, items, variant, f"rgb-{name}")
+    return out
 
-                def holds(text: str, answers: list[list[str]] = item.answers) -> list[bool]:
-                    return [contains_answer(text, [part]) for part in answers]
 
-                answerable = variant == "full"
-                out.append(instance(pipeline, item.query, holds, f"rgb-{name}", answerable))
+def rgb_cases(pipeline: QAPipeline, items: list[RGBItem], variant: str, source: str) -> list[Case]:
+    """The items asked over one corpus: every item over the full one, the rejected ones over
+    the reject one, where they must be declined."""
+    from qa.rgb import contains_answer
+
+    out = []
+    for item in items:
+        if variant == "reject" and not item.rejected:
+            continue
+
+        def holds(text: str, answers: list[list[str]] = item.answers) -> list[bool]:
+            return [contains_answer(text, [part]) for part in answers]
+
+        out.append(instance(pipeline, item.query, holds, source, variant == "full"))
     return out
 
 
@@ -189,12 +222,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", type=Path, default=Path(".qa-cache"))
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("policy.json"))
     parser.add_argument("--rgb-limit", type=int, default=None, help="first N items per set")
+    parser.add_argument(
+        "--distractors",
+        default="none",
+        help="articles mixed into RGB's tuning corpora as well (crud-news or a folder; "
+        "default none: RGB's passages alone, which fitted better)",
+    )
+    parser.add_argument(
+        "--distractor-set",
+        action="append",
+        dest="distractor_sets",
+        help="an RGB set asked with the distractors too (repeatable; default zh and en, the "
+        "sets `qa eval --distractors` is judged on)",
+    )
     args = parser.parse_args(argv)
     settings = Settings(backend="extractive")
     seeds = seeds_pipeline(settings, args.cache)
     instances = seed_instances(seeds, args.dataset)
     if (args.benchmarks / "rgb").is_dir():
-        instances += rgb_instances(settings, args.benchmarks, args.cache, args.rgb_limit)
+        distractors = None
+        if args.distractors != "none":
+            distractors = distractors_from(args.distractors, args.benchmarks, args.cache)
+        mixed_sets = args.distractor_sets or ["zh", "en"]
+        instances += rgb_instances(
+            settings, args.benchmarks, args.cache, args.rgb_limit, distractors, mixed_sets
+        )
     else:
         print(f"no RGB data at {args.benchmarks}: fitting on the seeds' dev split only")
     counts: dict[str, int] = {}
@@ -203,7 +255,8 @@ def main(argv: list[str] | None = None) -> None:
     policy = fit(
         instances,
         {
-            "data": "seeds dev split + RGB tuning half (full and reject corpora)",
+            "data": "seeds dev split + RGB tuning half (full and reject corpora)"
+            + (f", also with {args.distractors} mixed in" if args.distractors != "none" else ""),
             "questions": counts,
             "embedding_model": settings.embedding_backend,
         },

@@ -19,6 +19,7 @@ from qa.answer.prompts import load_prompt
 from qa.answer.retrieval import Hit
 from qa.config import Settings
 from qa.errors import BackendError, ConfigError
+from qa.tokens import has_cjk
 
 # Streamed text lags this many characters behind the model, so that a leak of the instructions
 # is caught before any of it reaches the reader.
@@ -29,13 +30,12 @@ _DECLINES = re.compile(
     r"contain|answer)|\bno information\b|没有(?:提到|提及|说明|相关)|未(?:提及|提到|说明)|无法回答",
     re.IGNORECASE,
 )
-_CJK = re.compile(r"[\u3400-\u9fff]")
 WITHHELD = "I answer questions about the articles; my instructions are not something I share."
 
 
 def language_of(question: str) -> str:
     """The language the answer should be written in: Chinese for a Chinese question."""
-    return "Chinese" if _CJK.search(question) else "English"
+    return "Chinese" if has_cjk(question) else "English"
 
 
 def format_passages(hits: list[Hit]) -> str:

@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from qa.answer.facts import Facts, facts, has_cjk, names_in
+from qa.answer.facts import Facts, facts, names_in
 from qa.lexicon import KINDS, lexicon
-from qa.tokens import jieba, terms
+from qa.tokens import has_cjk, jieba, terms
 
 Asks = Literal["date", "number", "person", "place", "definition", "list", "yesno", "other"]
 ConstraintKind = Literal["year", "day", "quantity", "name", "qualifier"]

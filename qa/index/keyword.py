@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import shutil
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
@@ -17,7 +17,7 @@ import numpy as np
 
 from qa.errors import IndexDamagedError, IndexMismatchError
 from qa.index.sentence_terms import SentenceTerms, SentenceTermsWriter, segmented
-from qa.tokens import terms
+from qa.tokens import has_cjk, terms
 
 Spans = tuple[tuple[int, int], ...]
 # Sentence vectors are stored as float16: half the size; a cosine moves by < 1e-4 (measured).
@@ -371,15 +371,29 @@ class KeywordIndex:
             rows.setdefault(record.source, []).append(i)
         return rows
 
-    def idf(self, term: str) -> float:
-        """BM25's inverse document frequency of a term; a term no chunk holds gets the highest."""
-        n = len(self.records)
-        tid = self._model.vocab_dict.get(term) if self._model is not None else None
-        df = 0
-        if tid is not None:
-            indptr = self._model.scores["indptr"]  # CSC columns: one per term
-            df = int(indptr[tid + 1] - indptr[tid])
-        return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+    def idf_in(self, chinese: bool) -> Callable[[str], float]:
+        """BM25's inverse document frequency counted among the chunks of one language only
+        (Chinese, or not): articles in another language do not move the weights of a question's
+        terms, whatever their number. A term no chunk of the language holds gets the highest."""
+        rows = self._chinese == chinese
+        n = int(rows.sum())
+
+        def idf(term: str) -> float:
+            tid = self._model.vocab_dict.get(term) if self._model is not None else None
+            df = 0
+            if tid is not None:
+                indices, indptr = self._model.scores["indices"], self._model.scores["indptr"]
+                df = int(rows[indices[indptr[tid] : indptr[tid + 1]]].sum())
+            return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+
+        return idf
+
+    @cached_property
+    def _chinese(self) -> np.ndarray:
+        """Whether each chunk (title and text) holds Chinese characters."""
+        return np.fromiter(
+            (has_cjk(r.title + r.text) for r in self.records), dtype=bool, count=len(self.records)
+        )
 
     def row(self, chunk_id: str) -> int | None:
         """The row of a chunk id, if it is indexed."""
