@@ -23,7 +23,7 @@ Spans = tuple[tuple[int, int], ...]
 # Sentence vectors are stored as float16: half the size; a cosine moves by < 1e-4 (measured).
 _STORED = np.float16
 EXACT_MAX = 8192  # chunks searched exactly within a filter: 16 MB of float32 read at the most
-_BLOCK = 256  # records whose vectors are copied at a time when an index is written
+BLOCK = 256  # records whose vectors are copied or sent at a time when an index is written
 
 
 class NewVectors(Protocol):
@@ -183,9 +183,7 @@ class KeywordIndex:
     def _kept_terms(self, record: ChunkRecord) -> list[frozenset[str]] | None:
         """The stored terms of the sentences of a record this index holds, else None."""
         row = self._rows.get(record.id)
-        if row is None or self._terms is None:
-            return None
-        return self._terms.of(int(self._offsets[row]), int(self._offsets[row + 1]))
+        return None if row is None else self.sentence_terms([row])
 
     def sentence_terms(self, rows: list[int]) -> list[frozenset[str]] | None:
         """The terms of all sentences of the records at `rows`, in the order of
@@ -196,7 +194,7 @@ class KeywordIndex:
         return [t for r in rows for t in stored.of(int(offsets[r]), int(offsets[r + 1]))]
 
     def _runs(self, records: list[ChunkRecord]) -> list[tuple[bool, int, int]]:
-        """`records` as runs of at most _BLOCK: (True, a, b) for this index's rows [a, b),
+        """`records` as runs of at most BLOCK: (True, a, b) for this index's rows [a, b),
         (False, a, b) for the new records [a, b) (counted among those this index lacks)."""
         runs: list[tuple[bool, int, int]] = []
         new = 0
@@ -204,7 +202,7 @@ class KeywordIndex:
             row = self._rows.get(record.id)
             held, at = (True, row) if row is not None else (False, new)
             new += not held
-            if runs and runs[-1][0] == held and runs[-1][2] == at and at - runs[-1][1] < _BLOCK:
+            if runs and runs[-1][0] == held and runs[-1][2] == at and at - runs[-1][1] < BLOCK:
                 runs[-1] = (held, runs[-1][1], at + 1)
             else:
                 runs.append((held, at, at + 1))

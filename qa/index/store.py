@@ -16,11 +16,9 @@ from qa.corpus.chunking import chunker_config
 from qa.errors import IndexDamagedError, IndexMismatchError
 from qa.index.embeddings import Embedder
 from qa.index.gate import ReadWriteGate
-from qa.index.keyword import ChunkRecord, KeywordIndex, NewVectors
+from qa.index.keyword import BLOCK, ChunkRecord, KeywordIndex, NewVectors
 from qa.index.manifest import FORMAT, Manifest
 from qa.index.vectors import REBUILD_HINT, VectorStore
-
-_BLOCK = 256  # new chunks sent to the vector store at a time
 
 
 class Store:
@@ -118,8 +116,8 @@ class Store:
             self.vectors.delete(stale)
             fault("deleted")
         if fresh:
-            for start in range(0, len(fresh), _BLOCK):
-                end = min(start + _BLOCK, len(fresh))
+            for start in range(0, len(fresh), BLOCK):
+                end = min(start + BLOCK, len(fresh))
                 self.vectors.upsert(fresh[start:end], vectors.chunks(start, end))
             fault("upserted")
         self._keyword = KeywordIndex.write(self.folder / "keyword", records, vectors, self.keyword)
