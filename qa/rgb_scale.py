@@ -118,6 +118,15 @@ def kept_copy(files: list[Path], drop: Iterable[str], folder: Path) -> Path:
     return folder
 
 
+def with_vector_cache(base: QAPipeline, cache_dir: Path) -> QAPipeline:
+    """`base` keeping every vector it embeds in `<cache_dir>/vectors` (unless its settings name
+    another place), so that each passage and article is embedded once, however many indexes
+    (full, reject, with and without distractors, either half) it goes into."""
+    if base.settings.embed_cache_dir is not None:
+        return base
+    return base.with_settings(embed_cache_dir=cache_dir / "vectors")
+
+
 def mixed_pipeline(
     base: QAPipeline,
     cache_dir: Path,
@@ -206,9 +215,7 @@ def run_rgb_scale(
     """Each set's plain run (`run_rgb`, reusing its cached indexes) and the same items asked
     over the same corpora with the distractors mixed in."""
     files = distractors.files()
-    if base.settings.embed_cache_dir is None:  # each passage and article is embedded once,
-        # however many indexes (full, reject, other halves) it goes into
-        base = base.with_settings(embed_cache_dir=cache_dir / "vectors")
+    base = with_vector_cache(base, cache_dir)
     plain_runs, scales = [], []
     for set_name in sets:
         (plain,) = run_rgb(base, bench_dir, [set_name], split, cache_dir, progress, limit=limit)

@@ -100,22 +100,20 @@ def rgb_instances(
     among many unrelated articles as well as among their passages alone."""
     from qa.rgb import SETS, build_corpus, load_items
     from qa.rgb_eval import pipeline_for
-    from qa.rgb_scale import leaking_articles, mixed_pipeline
+    from qa.rgb_scale import leaking_articles, mixed_pipeline, with_vector_cache
 
-    base = QAPipeline(settings.model_copy(update={"embed_cache_dir": cache / "vectors"}))
+    base = with_vector_cache(QAPipeline(settings), cache)
     out = []
     for name in SETS:
         items = [i for i in load_items(bench, name, limit=limit) if i.split == "tune"]
-        mixed = distractors is not None and name in mixed_sets
-        dropped = leaking_articles(distractors.files(), items) if mixed and distractors else {}
+        mix = distractors if name in mixed_sets else None
+        dropped = leaking_articles(mix.files(), items) if mix is not None else {}
         for variant in ("full", "reject"):
             corpus = build_corpus(bench, name, variant, cache, limit=limit)
             pipelines = [pipeline_for(base, corpus, corpus.parent / "index", print)]
-            if mixed and distractors:
+            if mix is not None:
                 pipelines.append(
-                    mixed_pipeline(
-                        base, cache, name, variant, "tune", distractors, dropped, print, limit
-                    )
+                    mixed_pipeline(base, cache, name, variant, "tune", mix, dropped, print, limit)
                 )
             for pipeline in pipelines:
                 out += rgb_cases(pipeline, items, variant, f"rgb-{name}")
