@@ -125,6 +125,12 @@ class Store:
         manifest.save(self._manifest_path)
         fault("manifest")
         self.end_write()
+        if fresh:
+            # chromadb's embedded store can go on searching an HNSW index that lacks vectors
+            # it just took: they are counted and stored, yet no query returns them (about 1
+            # ingest in 40 in a loop of uploads). Opened again from disk, it holds them.
+            with self._gate.writing():
+                self.vectors.forget(reopen=True)
 
     # --- checks ---------------------------------------------------------------------------
     def check_counts(self) -> None:
