@@ -17,9 +17,8 @@ def features(question: str, sentence: str, similarity: float = 0.5, **context: o
     analysed = analyse(question)
     subject = frozenset(analysed.subject[:2])
     where = Context(**{"title": "", "date": None, "before": "", **context})  # type: ignore[arg-type]
-    return featurise(
-        analysed, sentence, where, (similarity, similarity), 1.0, lambda _: 1.0, subject
-    )
+    weights = dict.fromkeys(analysed.terms, 1.0)
+    return featurise(analysed, sentence, where, (similarity, similarity), 1.0, weights, subject)
 
 
 @pytest.mark.parametrize(

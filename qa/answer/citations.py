@@ -19,7 +19,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from qa.answer.facts import facts, normalise
-from qa.answer.features import Context, facts_in_context, featurise, relate, weigh, with_before
+from qa.answer.features import (
+    Context,
+    facts_in_context,
+    featurise,
+    flat_context,
+    relate,
+    weigh,
+    with_before,
+)
 from qa.answer.policy import Policy
 from qa.answer.question import Constraint, analyse
 from qa.answer.retrieval import Hit
@@ -187,7 +195,7 @@ class CitationChecker:
         # not make the kind and unit features look for a figure or a name it does not hold
         question = replace(analyse(claim), asks="other", unit=None)
         wanted = claim_constraints(claim)
-        idf, anchors = weigh(question, self.keyword.idf_in(question.lang == "zh"), self.anchors)
+        weights, anchors = weigh(question, self.keyword.idf_in(question.lang == "zh"), self.anchors)
         # a claim is a statement like the passage's sentences, not a query: embedded as they are
         vector = self.embedder.embed_documents([claim])[0]
         # each sentence alone, and with the one before it (the first has none), as the
@@ -199,7 +207,7 @@ class CitationChecker:
         # the passage's standing says nothing about whether it supports the claim: 1
         featured = relate(
             [
-                featurise(question, sentence, context, sim, 1.0, idf, anchors)
+                featurise(question, sentence, context, sim, 1.0, weights, anchors)
                 for sentence, context, sim in zip(sentences, contexts, similarity, strict=True)
             ]
         )
@@ -238,7 +246,7 @@ def unmet(wanted: tuple[Constraint, ...], sentence: str, context: Context) -> st
     """The first of `wanted` that the sentence and its context do not state (names only in
     the same script), or None when they state them all."""
     held = facts_in_context(sentence, context, claim=True)
-    whole = " ".join((context.title, context.before, sentence))
+    whole = flat_context(sentence, context)
     for constraint in wanted:
         if constraint.checkable(sentence) and not constraint.met(held, whole):
             return constraint.text

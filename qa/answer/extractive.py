@@ -90,7 +90,7 @@ class ExtractiveAnswerer:
         Sentence spans and vectors were computed at ingest: only the question is embedded."""
         spans, vectors, known = self._spans(hits)
         sims = vectors @ query_vector if spans else np.zeros((0, 2))
-        idf, anchors = weigh(
+        weights, anchors = weigh(
             question, self.keyword.idf_in(question.lang == "zh"), self.settings.anchor_terms
         )
         standing = standings(hits)
@@ -107,7 +107,7 @@ class ExtractiveAnswerer:
                     Context(hit.record.title, hit.record.day, before),
                     (float(sim[0]), float(sim[1])),
                     standing[id(hit)],
-                    idf,
+                    weights,
                     anchors,
                     terms_of,
                 )

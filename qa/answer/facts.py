@@ -202,9 +202,11 @@ def _tagged(text: str) -> tuple[tuple[str, str], ...]:
     return tuple((p.word, p.flag) for p in posseg.lcut(text))
 
 
-def names_in(name: str, text: str) -> bool:
-    """Whether a name appears in a text, ignoring case and spacing."""
-    return re.sub(r"\s+", "", normalise(name)) in re.sub(r"\s+", "", normalise(text))
+@lru_cache(maxsize=20_000)
+def flat(text: str) -> str:
+    """`normalise`d with every space taken out: the form a name is looked for in, whatever
+    its case and spacing (cached: titles and sentences recur across candidates)."""
+    return re.sub(r"\s+", "", normalise(text))
 
 
 _ANY_FIGURE = re.compile(r"\d[\d,.]*|[零一二两三四五六七八九十百千万亿]+")

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from qa.answer.facts import Facts, facts, figure_with_unit
+from qa.answer.facts import Facts, facts, figure_with_unit, flat
 from qa.answer.question import Question
 from qa.lexicon import lexicon
 from qa.tokens import has_cjk, terms
@@ -98,7 +98,7 @@ def featurise(
     context: Context,
     similarity: tuple[float, float],
     standing: float,
-    idf: Callable[[str], float],
+    weights: Mapping[str, float],
     anchors: frozenset[str],
     terms_of: Callable[[str], frozenset[str]] = sentence_terms,
 ) -> Featured:
@@ -107,7 +107,8 @@ def featurise(
     `similarity` is the question's cosine with the sentence and with the sentence and the one
     before it; `standing` its passage's fused score over the best passage's (a ratio, not a
     rank: two passages that nearly tie keep nearly the same value when other articles in the
-    index reorder them or come between them); `idf` weighs the question's terms; `anchors`
+    index reorder them or come between them); `weights` are the idf of the question's terms
+    (see `weigh`); `anchors`
     are its rarest terms the index holds (see `anchor_terms`), one of which the sentence or
     the one before must name; `terms_of` gives a text's terms (stored at ingest for the
     sentences of an index).
@@ -115,11 +116,10 @@ def featurise(
     own = terms_of(sentence)
     before = terms_of(context.before)
     around = own | sentence_terms(context.title) | before
-    weights = {t: idf(t) for t in question.terms}
     total = sum(weights.values()) or 1.0
     held = facts_in_context(sentence, context)
     checkable = [c for c in question.constraints if c.checkable(sentence)]
-    whole = " ".join((context.title, context.before, sentence))
+    whole = flat_context(sentence, context)
     for c in question.hard:
         if not c.met(held, whole):
             return Featured({}, f"does not mention {c.text}")
@@ -159,10 +159,10 @@ def featurise(
 
 def weigh(
     question: Question, index_idf: Callable[[str], float], most: int
-) -> tuple[Callable[[str], float], frozenset[str]]:
-    """The idf of each of the question's terms (looked up once; 0 for any other term), and its
-    `most` rarest subject terms that the articles hold (an idf under that of a term no article
-    has): what it is about."""
+) -> tuple[dict[str, float], frozenset[str]]:
+    """The idf of each of the question's terms (looked up once, for all its candidates), and
+    its `most` rarest subject terms that the articles hold (an idf under that of a term no
+    article has): what it is about."""
     weights = {t: index_idf(t) for t in question.terms}
     unseen = index_idf("\x00unseen")
 
@@ -170,7 +170,7 @@ def weigh(
         return weights.get(term, 0.0)
 
     known = sorted({t for t in question.subject if idf(t) < unseen}, key=lambda t: (-idf(t), t))
-    return idf, frozenset(known[:most])
+    return weights, frozenset(known[:most])
 
 
 def with_before(own: np.ndarray, before: np.ndarray) -> np.ndarray:
@@ -216,6 +216,13 @@ def facts_in_context(sentence: str, context: Context, *, claim: bool = False) ->
         days=days,
         texts=own.texts + title.texts + before.texts,
     )
+
+
+def flat_context(sentence: str, context: Context) -> str:
+    """The `flat` text of a sentence with its title and the sentence before: what a name is
+    looked for in. Each part is flattened on its own (and cached), which gives the flat form
+    of the three joined by spaces."""
+    return flat(context.title) + flat(context.before) + flat(sentence)
 
 
 def holds_kind(question: Question, sentence: str) -> bool:

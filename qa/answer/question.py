@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from qa.answer.facts import Facts, facts, names_in
+from qa.answer.facts import Facts, facts, flat
 from qa.lexicon import KINDS, lexicon
 from qa.tokens import has_cjk, jieba, terms
 
@@ -36,7 +36,8 @@ class Constraint:
     value: Any = None  # the year, the (month, day), the figure; None for names and qualifiers
 
     def met(self, held: Facts, text: str) -> bool:
-        """Whether a sentence (with its context), given as its facts and text, states it."""
+        """Whether a sentence (with its context), given as its facts and its `flat` text,
+        states it."""
         if self.kind == "year":
             return self.value in held.years
         if self.kind == "day":
@@ -44,7 +45,7 @@ class Constraint:
             return (month, day) in held.days or (day == 0 and any(m == month for m, _ in held.days))
         if self.kind == "quantity":
             return self.value in held.quantities
-        return names_in(self.text, text)
+        return flat(self.text) in text
 
     def checkable(self, text: str) -> bool:
         """Whether the constraint can be looked for in `text` (a Chinese name cannot be found
