@@ -13,12 +13,14 @@ import numpy as np
 
 from qa.config import Settings
 from qa.corpus.chunking import chunker_config
-from qa.errors import IndexDamagedError, IndexMismatchError
+from qa.errors import BackendError, IndexDamagedError, IndexMismatchError
 from qa.index.embeddings import Embedder
 from qa.index.gate import ReadWriteGate
 from qa.index.keyword import BLOCK, ChunkRecord, KeywordIndex, NewVectors
 from qa.index.manifest import FORMAT, Manifest
 from qa.index.vectors import REBUILD_HINT, VectorStore
+
+_SAME_VECTOR = 1e-4  # a cosine this close to 1 is the same vector (float16 staging, HNSW's float32)
 
 
 class Store:
@@ -116,9 +118,9 @@ class Store:
             self.vectors.delete(stale)
             fault("deleted")
         if fresh:
-            for start in range(0, len(fresh), BLOCK):
-                end = min(start + BLOCK, len(fresh))
-                self.vectors.upsert(fresh[start:end], vectors.chunks(start, end))
+            self._send(fresh, vectors)
+            if self.settings.chroma_url:
+                self._check_served(fresh, vectors)
             fault("upserted")
         self._keyword = KeywordIndex.write(self.folder / "keyword", records, vectors, self.keyword)
         fault("keyword")
@@ -131,6 +133,31 @@ class Store:
             # ingest in 40 in a loop of uploads). Opened again from disk, it holds them.
             with self._gate.writing():
                 self.vectors.forget(reopen=True)
+
+    def _send(self, fresh: list[ChunkRecord], vectors: NewVectors) -> None:
+        """Upsert the new chunks, a block of staged vectors at a time."""
+        for start in range(0, len(fresh), BLOCK):
+            end = min(start + BLOCK, len(fresh))
+            self.vectors.upsert(fresh[start:end], vectors.chunks(start, end))
+
+    def _check_served(self, fresh: list[ChunkRecord], vectors: NewVectors) -> None:
+        """A `chroma run` server has the embedded store's fault (see `write`), and cannot be
+        opened again from here: it is asked for the last new chunk by that chunk's own vector
+        and, when it does not return it, sent the new chunks again, after which it does (6
+        writes in 200 in a loop of uploads; each one mended by sending again)."""
+        last = len(fresh) - 1
+        probe = np.asarray(vectors.chunks(last, last + 1)[0], dtype=np.float32)
+        for attempt in range(2):
+            found = self.vectors.nearest(probe, 1, None)
+            # a chunk of the same text elsewhere has the same vector: as good a match
+            if found and (found[0][0] == fresh[-1].id or found[0][1] > 1 - _SAME_VECTOR):
+                return
+            if not attempt:
+                self._send(fresh, vectors)
+        raise BackendError(
+            f"{self.vectors.describe()} took the new chunks but does not return them: "
+            "restart it and run `qa ingest`, which writes them again"
+        )
 
     # --- checks ---------------------------------------------------------------------------
     def check_counts(self) -> None:
