@@ -108,10 +108,9 @@ def featurise(
     before it; `standing` its passage's fused score over the best passage's (a ratio, not a
     rank: two passages that nearly tie keep nearly the same value when other articles in the
     index reorder them or come between them); `weights` are the idf of the question's terms
-    (see `weigh`); `anchors`
-    are its rarest terms the index holds (see `anchor_terms`), one of which the sentence or
-    the one before must name; `terms_of` gives a text's terms (stored at ingest for the
-    sentences of an index).
+    (see `weigh`); `anchors` are its rarest terms the index holds (see `anchor_terms`), one of
+    which the sentence or the one before must name; `terms_of` gives a text's terms (stored at
+    ingest for the sentences of an index).
     """
     own = terms_of(sentence)
     before = terms_of(context.before)

@@ -146,7 +146,7 @@ class Store:
         and, when it does not return it, sent the new chunks again, after which it does (6
         writes in 200 in a loop of uploads; each one mended by sending again)."""
         last = len(fresh) - 1
-        probe = np.asarray(vectors.chunks(last, last + 1)[0], dtype=np.float32)
+        probe = vectors.chunks(last, last + 1)[0]
         for attempt in range(2):
             found = self.vectors.nearest(probe, 1, None)
             # a chunk of the same text elsewhere has the same vector: as good a match
