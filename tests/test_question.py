@@ -145,3 +145,25 @@ def test_chinese_question_over_an_english_sentence_keeps_its_year() -> None:
     english = features(question, "Super Bowl LV was played in Tampa, Florida on February 7, 2021.")
     assert english.ineligible is None and english.values["cross_language"] == 1.0
     assert features(question, "Super Bowl LVI was played in 2022.").ineligible is not None
+
+
+@pytest.mark.parametrize(
+    ("question", "with_unit", "without"),
+    [
+        ("该工厂有多少人？", "工厂共有员工500余名。", "全省共设10个考点，考生须在网上报名。"),
+        ("他逃税多少钱？", "他偷逃个税款4765万元。", "他在3个城市开设了公司。"),
+        ("园区有多少家企业？", "园区已入驻120家企业。", "园区用了3年建成，企业陆续入驻。"),
+        (
+            "How many enterprises are in the cluster?",
+            "The cluster is home to 70 high-tech enterprises.",
+            "The cluster opened in 2019 with three parks.",
+        ),
+    ],
+)
+def test_a_figure_answers_with_the_unit_asked_for(
+    question: str, with_unit: str, without: str
+) -> None:
+    """多少钱 is answered in yuan (not in 钱), 多少人 by a head count; a Chinese unit follows
+    its figure at once, so the 名 of 报名 further on is no head count."""
+    assert features(question, with_unit).values["unit"] == 1.0
+    assert features(question, without).values["unit"] == 0.0

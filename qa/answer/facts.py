@@ -209,15 +209,20 @@ def flat(text: str) -> str:
     return re.sub(r"\s+", "", normalise(text))
 
 
+_UNIT_REACH_EN = 24  # characters after a figure its unit may come in: "70 high-tech firms"
+_UNIT_REACH_ZH = 3  # "3.71万人", "2万多人", "500余名"
 _ANY_FIGURE = re.compile(r"\d[\d,.]*|[零一二两三四五六七八九十百千万亿]+")
 
 
 def figure_with_unit(text: str, unit: str) -> bool:
     """Whether a figure in `text` comes with the unit asked for ("70 enterprises", "12人",
-    "$10.4 billion"): the unit pattern within a few characters around the figure."""
+    "$10.4 billion"): the unit pattern within a few characters around the figure. A Chinese
+    unit follows its figure at once ("3.71万人", "500余名"), so it is looked for in the next
+    few characters only: a 名 further on is more likely 报名 than a head count."""
     pattern = _unit_pattern(unit)
+    reach = _UNIT_REACH_ZH if has_cjk(text) else _UNIT_REACH_EN
     for m in _ANY_FIGURE.finditer(text):
-        if pattern.search(text[max(0, m.start() - 2) : m.end() + 24]):
+        if pattern.search(text[max(0, m.start() - 2) : m.end() + reach]):
             return True
     return False
 
