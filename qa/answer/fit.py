@@ -1,6 +1,7 @@
 """Fit the answer policy on tuning data and write it as a data file.
 
     python -m qa.answer.fit [--benchmarks ../shared/benchmarks] [--out qa/answer/policy.json]
+    python -m qa.answer.fit --rescore    # keep the policy in --out, measure it again
 
 Tuning data, and only tuning data: the seeds' dev split (`evals/qa_pairs.jsonl`) and the tuning
 half of the RGB benchmark (every tuning item over its full corpus; the rejected third again over
@@ -29,7 +30,7 @@ from qa.answer.citation_fit import fit_citation_threshold
 from qa.answer.extractive import Candidate, most_sentences
 from qa.answer.facts import normalise
 from qa.answer.features import AGAINST, EVIDENCE, FEATURES
-from qa.answer.policy import Policy
+from qa.answer.policy import Policy, load_policy
 from qa.answer.question import analyse
 from qa.answer.search import Case, Part, best_threshold, outcomes, refine
 from qa.config import Settings
@@ -210,6 +211,27 @@ def fit(instances: list[Case], described: dict[str, object]) -> Policy:
     )
 
 
+def rescore(policy: Policy, instances: list[Case]) -> Policy:
+    """The policy as it is, with its tuning outcomes measured again: for a fix to how a feature
+    is computed, when a re-fit would move the policy somewhere worse for readers."""
+    coef = np.array([policy.weights.get(f, 0.0) for f in FEATURES])
+    measured = outcomes(instances, coef, policy.bias, policy.threshold)
+    sources = sorted(measured)
+    objective = sum(
+        share(s, sources) * (m.get("accuracy", 0.0) + m.get("rejection", 0.0)) / 2
+        for s, m in measured.items()
+    )
+    return replace(
+        policy,
+        fitted_on={
+            **policy.fitted_on,
+            "tuning_outcomes": measured,
+            "objective": round(objective, 4),
+            "rescored": dt.date.today().isoformat(),
+        },
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Collect the tuning data, fit, and write the policy file."""
     parser = argparse.ArgumentParser(
@@ -233,6 +255,12 @@ def main(argv: list[str] | None = None) -> None:
         help="an RGB set asked with the distractors too (repeatable; default zh and en, the "
         "sets `qa eval --distractors` is judged on)",
     )
+    parser.add_argument(
+        "--rescore",
+        action="store_true",
+        help="keep the weights and thresholds of the policy in --out; measure its tuning "
+        "outcomes again and rewrite them",
+    )
     args = parser.parse_args(argv)
     settings = Settings(backend="extractive")
     seeds = seeds_pipeline(settings, args.cache)
@@ -250,18 +278,23 @@ def main(argv: list[str] | None = None) -> None:
     counts: dict[str, int] = {}
     for inst in instances:
         counts[inst.source] = counts.get(inst.source, 0) + 1
-    policy = fit(
-        instances,
-        {
-            "data": "seeds dev split + RGB tuning half (full and reject corpora)"
-            + (f", also with {args.distractors} mixed in" if args.distractors != "none" else ""),
-            "questions": counts,
-            "embedding_model": settings.embedding_backend,
-        },
-    )
-    # the LLM citation check's threshold, on scripted answers to the same dev questions
-    dev = load_dataset(args.dataset, "dev")
-    policy = replace(policy, citation_threshold=fit_citation_threshold(seeds, dev, policy))
+    if args.rescore:
+        policy = rescore(load_policy(args.out), instances)
+    else:
+        policy = fit(
+            instances,
+            {
+                "data": "seeds dev split + RGB tuning half (full and reject corpora)"
+                + (
+                    f", also with {args.distractors} mixed in" if args.distractors != "none" else ""
+                ),
+                "questions": counts,
+                "embedding_model": settings.embedding_backend,
+            },
+        )
+        # the LLM citation check's threshold, on scripted answers to the same dev questions
+        dev = load_dataset(args.dataset, "dev")
+        policy = replace(policy, citation_threshold=fit_citation_threshold(seeds, dev, policy))
     args.out.write_text(json.dumps(policy.to_json(), ensure_ascii=False, indent=1) + "\n", "utf-8")
     print(json.dumps(policy.to_json(), ensure_ascii=False, indent=1))
 
