@@ -299,7 +299,12 @@ def _print_table(table: list[list[str]]) -> None:
 )
 @_path_option("--cache", ".qa-cache", "Where split articles, indexes and ingest figures are kept.")
 @_path_option("--out", "evals/reports/bench", "Folder for bench.md, .json, .png and .html.")
-@click.option("--questions", default=50, show_default=True, help="Questions asked per size.")
+@click.option(
+    "--questions",
+    default=150,
+    show_default=True,
+    help="Questions asked per size, each once: unfiltered, by article or by date, in turn.",
+)
 @click.option("--cold-runs", default=3, show_default=True, help="Cold `qa ask` runs (median).")
 @click.option(
     "--server-at",

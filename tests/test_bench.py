@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.eval.bench import probes
+from qa.eval.bench import dealt, probes
 from qa.eval.bench_report import COLUMNS
 
 from .conftest import ROOT, SEEDS
@@ -60,3 +60,11 @@ def test_questions_come_from_the_articles_titles() -> None:
     found = probes(SEEDS, 3)
     assert len(found) == 3 and len({q.source for q in found}) == 3
     assert all(q.text[:20] in (SEEDS / q.source).read_text(encoding="utf-8") for q in found)
+
+
+def test_each_question_is_asked_once_and_every_kind_of_ask_is_made() -> None:
+    questions = probes(SEEDS, 5)
+    asks = dealt(questions)
+    assert [q for q, _, _ in asks] == questions  # once each: no ask finds its question cached
+    assert {kind for _, kind, _ in asks} == {"all", "source", "date"}
+    assert all(q.date is not None for q, kind, _ in asks if kind == "date")
