@@ -12,6 +12,7 @@ import pytest
 from qa.errors import IndexLockedError, IndexMismatchError
 from qa.index.embeddings import Embedder
 from qa.pipeline import QAPipeline
+from qa.tokens import terms as segment
 
 from .conftest import DATA, Counting, make_pipeline
 
@@ -236,6 +237,16 @@ def test_an_added_article_tokenises_only_its_own_chunks(
     lines = (pipeline.settings.index_dir / "keyword" / "terms.jsonl").read_text("utf-8")
     assert len(lines.splitlines()) == len(pipeline.store.keyword.records)
     assert pipeline.ask("How many firms did the Tongxiang park open with?").citations
+
+
+def test_the_titles_terms_are_read_from_the_index(pipeline: QAPipeline) -> None:
+    """The answer stage weighs a sentence's title too: its terms come from the index, as
+    the sentences' do, the same as segmenting it again would give."""
+    pipeline.ingest()
+    keyword = pipeline.store.keyword
+    titles = keyword.first_sentence_terms({r.source for r in keyword.records})
+    assert {r.title for r in keyword.records} <= titles.keys()
+    assert all(found == frozenset(segment(title)) for title, found in titles.items())
 
 
 def test_an_index_built_in_two_ingests_equals_one_built_at_once(

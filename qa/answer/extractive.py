@@ -126,14 +126,15 @@ class ExtractiveAnswerer:
     ) -> tuple[list[tuple[Hit, int, int, str]], np.ndarray, dict[str, frozenset[str]]]:
         """(hit, start, end, sentence before) of every distinct non-title sentence; two stored
         vectors per sentence: its own, and its own plus the one before (its context); and the
-        stored terms of every sentence of the hits, by text (none in an older index)."""
+        stored terms of every sentence of the hits and of their articles' titles, by text (none
+        in an older index)."""
         rows = self.keyword.rows([h.record.id for h in hits])
         stored = self.keyword.sentence_vectors(rows)
         stored_terms = self.keyword.sentence_terms(rows)
-        known: dict[str, frozenset[str]] = {}
+        known = self.keyword.first_sentence_terms({h.record.source for h in hits})  # titles
         if stored_terms is not None:
             texts = (h.record.text[s:e] for h in hits for s, e in h.record.sentences)
-            known = dict(zip(texts, stored_terms, strict=True))
+            known.update(zip(texts, stored_terms, strict=True))
         seen: set[tuple[str, int]] = set()
         out, kept, before, row = [], [], [], 0
         for hit in hits:

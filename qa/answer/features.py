@@ -65,6 +65,8 @@ EVIDENCE = frozenset(
     }
 )
 AGAINST = frozenset({"other_year", "is_question"})
+_COUNTED = frozenset({"year", "day", "quantity"})  # the constraints checked against facts
+_NO_FACTS = Facts(frozenset(), frozenset(), frozenset(), ())
 _RELATIVE = {"support_gap": "support", "similarity_gap": "similarity"}
 _ASKED_MARK = re.compile(r"[?？]\s*[”\"'’)）]*\s*$")
 
@@ -114,10 +116,12 @@ def featurise(
     """
     own = terms_of(sentence)
     before = terms_of(context.before)
-    around = own | sentence_terms(context.title) | before
+    around = own | terms_of(context.title) | before
     total = sum(weights.values()) or 1.0
-    held = facts_in_context(sentence, context)
     checkable = [c for c in question.constraints if c.checkable(sentence)]
+    # names and qualifiers are looked for in the text: only years, days and figures need facts
+    counted = any(c.kind in _COUNTED for c in checkable)
+    held = facts_in_context(sentence, context) if counted else _NO_FACTS
     whole = flat_context(sentence, context)
     for c in question.hard:
         if not c.met(held, whole):
@@ -125,7 +129,7 @@ def featurise(
     soft = [c for c in checkable if c.kind not in ("year", "day")]
     met = sum(c.met(held, whole) for c in soft)
     asked_years = {c.value for c in question.hard if c.kind == "year"}
-    own_years = facts(sentence).years
+    own_years = facts(sentence).years if asked_years else frozenset()
     novel = own - set(question.terms)
     values = {
         "support": sum(w for t, w in weights.items() if t in around) / total,

@@ -193,6 +193,26 @@ class KeywordIndex:
         offsets, stored = self._offsets, self._terms
         return [t for r in rows for t in stored.of(int(offsets[r]), int(offsets[r + 1]))]
 
+    def first_sentence_terms(self, sources: Iterable[str]) -> dict[str, frozenset[str]]:
+        """The stored terms of the first sentence of each source, by its text: an article's
+        title, where the title is a sentence of its own (as the chunker writes it), for the
+        answer stage to read instead of segmenting; empty when the index stores no terms."""
+        if self._terms is None:
+            return {}
+        out = {}
+        for source in sources:
+            row = self._first_rows.get(source)
+            if row is not None:
+                start, end = self.records[row].sentences[0]
+                at = int(self._offsets[row])
+                out[self.records[row].text[start:end]] = self._terms.of(at, at + 1)[0]
+        return out
+
+    @cached_property
+    def _first_rows(self) -> dict[str, int]:
+        """The row of each source's first chunk (the one that starts the article)."""
+        return {r.source: i for i, r in enumerate(self.records) if r.start == 0 and r.sentences}
+
     def _runs(self, records: list[ChunkRecord]) -> list[tuple[bool, int, int]]:
         """`records` as runs of at most BLOCK: (True, a, b) for this index's rows [a, b),
         (False, a, b) for the new records [a, b) (counted among those this index lacks)."""
