@@ -32,7 +32,7 @@ from qa.answer.facts import normalise
 from qa.answer.features import AGAINST, EVIDENCE, FEATURES
 from qa.answer.policy import Policy, load_policy
 from qa.answer.question import analyse
-from qa.answer.search import Case, Part, best_threshold, outcomes, refine
+from qa.answer.search import Case, Part, best_threshold, objective_at, outcomes, refine
 from qa.config import Settings
 from qa.evaluation import load_dataset
 from qa.pipeline import QAPipeline
@@ -215,17 +215,12 @@ def rescore(policy: Policy, instances: list[Case]) -> Policy:
     """The policy as it is, with its tuning outcomes measured again: for a fix to how a feature
     is computed, when a re-fit would move the policy somewhere worse for readers."""
     coef = np.array([policy.weights.get(f, 0.0) for f in FEATURES])
-    measured = outcomes(instances, coef, policy.bias, policy.threshold)
-    sources = sorted(measured)
-    objective = sum(
-        share(s, sources) * (m.get("accuracy", 0.0) + m.get("rejection", 0.0)) / 2
-        for s, m in measured.items()
-    )
+    objective = objective_at(instances, coef, policy.bias, policy.threshold, share)
     return replace(
         policy,
         fitted_on={
             **policy.fitted_on,
-            "tuning_outcomes": measured,
+            "tuning_outcomes": outcomes(instances, coef, policy.bias, policy.threshold),
             "objective": round(objective, 4),
             "rescored": dt.date.today().isoformat(),
         },

@@ -3,7 +3,7 @@
 The logistic fit (`qa.answer.fit.fit_weights`) learns which sentences hold an answer; what the
 product needs is the decision per question (answer with these sentences, or decline). Starting
 from the logistic weights, this search moves one weight at a time by a few fixed steps and
-keeps a move when the tuning objective (`qa.answer.fit.objective`) rises, with the best
+keeps a move when the tuning objective (`_objective`) rises, with the best
 threshold for every trial. It reads tuning data only, like the fit.
 """
 
@@ -74,26 +74,50 @@ def decide(cases: Sequence[Case], w: np.ndarray, b: float) -> dict[str, np.ndarr
     return out
 
 
-def best_threshold(
+def _objective(
     cases: Sequence[Case], w: np.ndarray, b: float, share: Callable[[str, list[str]], float]
-) -> tuple[float, float]:
-    """The objective's best value over the threshold grid, and that threshold: over sources,
-    weighted by `share`, the mean of accuracy and rejection."""
+) -> np.ndarray:
+    """The objective at every threshold of the grid: over sources, weighted by `share`, the
+    mean of accuracy and rejection."""
     decided = decide(cases, w, b)
     sources = sorted(decided)
     total = np.zeros(len(_GRID))
     for source in sources:
         accuracy, rejection = np.nan_to_num(decided[source][0]), np.nan_to_num(decided[source][1])
         total += share(source, sources) * (accuracy + rejection) / 2
+    return total
+
+
+def _grid_at(threshold: float) -> int:
+    """The grid point nearest a threshold."""
+    return int(np.argmin(np.abs(_GRID - threshold)))
+
+
+def best_threshold(
+    cases: Sequence[Case], w: np.ndarray, b: float, share: Callable[[str, list[str]], float]
+) -> tuple[float, float]:
+    """The objective's best value over the threshold grid, and that threshold."""
+    total = _objective(cases, w, b, share)
     at = int(np.argmax(total))
     return float(total[at]), float(_GRID[at])
+
+
+def objective_at(
+    cases: Sequence[Case],
+    w: np.ndarray,
+    b: float,
+    threshold: float,
+    share: Callable[[str, list[str]], float],
+) -> float:
+    """The objective at one threshold."""
+    return float(_objective(cases, w, b, share)[_grid_at(threshold)])
 
 
 def outcomes(
     cases: Sequence[Case], w: np.ndarray, b: float, threshold: float
 ) -> dict[str, dict[str, float]]:
     """Per source at one threshold: accuracy, rejection and false refusals."""
-    at = int(np.argmin(np.abs(_GRID - threshold)))
+    at = _grid_at(threshold)
     names = ("accuracy", "rejection", "refused")
     return {
         source: {
