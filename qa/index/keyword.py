@@ -201,17 +201,13 @@ class KeywordIndex:
             return {}
         out = {}
         for source in sources:
-            row = self._first_rows.get(source)
-            if row is not None:
-                start, end = self.records[row].sentences[0]
+            row = self._by_source.get(source, [None])[0]  # its chunks, in article order
+            first = self.records[row] if row is not None else None
+            if first is not None and first.start == 0 and first.sentences:
+                start, end = first.sentences[0]
                 at = int(self._offsets[row])
-                out[self.records[row].text[start:end]] = self._terms.of(at, at + 1)[0]
+                out[first.text[start:end]] = self._terms.of(at, at + 1)[0]
         return out
-
-    @cached_property
-    def _first_rows(self) -> dict[str, int]:
-        """The row of each source's first chunk (the one that starts the article)."""
-        return {r.source: i for i, r in enumerate(self.records) if r.start == 0 and r.sentences}
 
     def _runs(self, records: list[ChunkRecord]) -> list[tuple[bool, int, int]]:
         """`records` as runs of at most BLOCK: (True, a, b) for this index's rows [a, b),
