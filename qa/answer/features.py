@@ -18,6 +18,7 @@ import numpy as np
 
 from qa.answer.facts import Facts, facts, figure_with_unit, flat
 from qa.answer.question import Question
+from qa.index.embeddings import unit_rows
 from qa.lexicon import lexicon
 from qa.tokens import has_cjk, terms
 
@@ -178,9 +179,7 @@ def weigh(
 
 def with_before(own: np.ndarray, before: np.ndarray) -> np.ndarray:
     """Unit vectors of each sentence joined with the one before it (rows of `before`)."""
-    joined = own + before
-    unit: np.ndarray = joined / np.linalg.norm(joined, axis=1, keepdims=True).clip(1e-12)
-    return unit
+    return unit_rows(own + before)
 
 
 def relate(featured: list[Featured]) -> list[Featured]:

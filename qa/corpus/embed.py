@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.index.embeddings import Embedder
+from qa.index.embeddings import Embedder, unit_rows
 from qa.index.keyword import ChunkRecord, index_text
 
 BATCH = 256  # texts per embedder call and per staged file
@@ -211,9 +211,7 @@ class Embedded:
     def chunks(self, start: int, end: int) -> np.ndarray:
         """Unit vectors (float32) of the chunks of records [start, end)."""
         rows = self.layout.chunk_rows(start, end)
-        vectors = self.staging.vectors(self.files[rows], self.file_rows[rows]).astype(np.float32)
-        unit: np.ndarray = vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-12)
-        return unit
+        return unit_rows(self.staging.vectors(self.files[rows], self.file_rows[rows]))
 
     def sentences(self, start: int, end: int) -> np.ndarray:
         """Vectors (float16) of the sentences of records [start, end), stacked in order."""

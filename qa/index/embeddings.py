@@ -49,7 +49,8 @@ def _missing(package: str, backend: str) -> ConfigError:
     )
 
 
-def _normalise(vectors: np.ndarray) -> Vectors:
+def unit_rows(vectors: np.ndarray) -> Vectors:
+    """The rows of `vectors` scaled to length 1, as float32 (a zero row stays zero)."""
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
     return cast(Vectors, vectors / np.maximum(norms, 1e-12))
@@ -73,7 +74,7 @@ class UseEmbedder:
         """Embed passages; the model handles a whole list as one batch."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        return _normalise(self._model.encode(list(texts)))
+        return unit_rows(self._model.encode(list(texts)))
 
     def embed_query(self, text: str) -> Vectors:
         """Embed one question."""
@@ -129,7 +130,7 @@ class MiniLMEmbedder:
                 {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
             )[0]
             pooled = (hidden * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1)
-            out.append(_normalise(pooled))
+            out.append(unit_rows(pooled))
         return np.concatenate(out)
 
     def embed_query(self, text: str) -> Vectors:
@@ -155,11 +156,11 @@ class E5Embedder:
         """Embed passages with the `passage: ` prefix."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        return _normalise(self._model.passage(list(texts)))
+        return unit_rows(self._model.passage(list(texts)))
 
     def embed_query(self, text: str) -> Vectors:
         """Embed one question with the `query: ` prefix."""
-        return cast(Vectors, _normalise(self._model.query([text]))[0])
+        return cast(Vectors, unit_rows(self._model.query([text]))[0])
 
 
 class OpenAIEmbedder:
@@ -201,7 +202,7 @@ class OpenAIEmbedder:
                 f"the embeddings endpoint failed ({type(exc).__name__}): check OPENAI_API_KEY, "
                 "OPENAI_BASE_URL and QA_OPENAI_EMBEDDING_MODEL"
             ) from None
-        vectors = _normalise(np.array(rows, dtype=np.float32).reshape(len(rows), -1))
+        vectors = unit_rows(np.array(rows, dtype=np.float32).reshape(len(rows), -1))
         self.dimension = vectors.shape[1] if len(rows) else self.dimension
         return vectors
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from qa.errors import IndexDamagedError, IndexMismatchError
+from qa.index.embeddings import unit_rows
 from qa.index.sentence_terms import SentenceTerms, SentenceTermsWriter, segmented
 from qa.tokens import has_cjk, terms
 
@@ -308,9 +309,7 @@ class KeywordIndex:
         parts = [self._sentences[self._offsets[r] : self._offsets[r + 1]] for r in rows]
         if not parts:
             return np.zeros((0, self._sentences.shape[1]), dtype=np.float32)
-        vectors = np.concatenate(parts).astype(np.float32)
-        unit: np.ndarray = vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-12)
-        return unit
+        return unit_rows(np.concatenate(parts))
 
     def rows(self, chunk_ids: list[str]) -> list[int]:
         """The rows of chunk ids that must be indexed (hits retrieved from this index)."""
