@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from qa.pipeline import QAPipeline
 
 F = TypeVar("F", bound=Callable[..., Any])
+THRESHOLDS = "evals/thresholds.toml"  # the repository's gate, read when `qa eval` runs in it
 
 
 def _friendly(command: F) -> F:
@@ -58,7 +59,7 @@ def main() -> None:
     """Delta QA: cited answers about Zhejiang and Yangtze River Delta industry news.
 
     \b
-    qa ingest            index the articles in seeds/ (only what changed)
+    qa ingest [FOLDER]   index articles (only what changed); see QA_HOME
     qa ask "question"    answer with [n] citations
     qa chat              the chat page on http://127.0.0.1:7860
     """
@@ -72,7 +73,8 @@ def main() -> None:
 )
 @_friendly
 def ingest(folder: Path | None, rebuild: bool, check: bool) -> None:
-    """Index a folder of .txt/.md/.html articles (default: seeds/, or QA_ARTICLES_DIR).
+    """Index a folder of .txt/.md/.html articles (default: QA_ARTICLES_DIR: seeds/ when the
+    working folder holds one, else the articles/ folder of the data home, QA_HOME).
 
     Only new or changed articles are embedded; articles whose file is gone are removed.
     An index left unfinished or damaged is rebuilt. Exits 1 when a file was skipped.
@@ -165,7 +167,12 @@ def chat(host: str, port: int) -> None:
     help="Repeat for ablations side by side; the first one is gated. [default: hybrid]",
 )
 @_path_option("--out", "evals/reports/latest", "Folder for report.md, report.json and report.html.")
-@_path_option("--thresholds", "evals/thresholds.toml", "Floors and ceilings of the gate (TOML).")
+@_path_option(
+    "--thresholds",
+    THRESHOLDS,
+    "Floors and ceilings of the gate (TOML); the default is optional (outside a checkout, "
+    "where there is none, the run only reports).",
+)
 @click.option("--no-gate", is_flag=True, help="Report only; never exit non-zero for a low metric.")
 @click.option(
     "--rgb",
@@ -242,6 +249,10 @@ def evaluate(
             distractors,
             distractor_limit,
         )
+    gate = None if no_gate else thresholds
+    if gate == Path(THRESHOLDS) and not gate.exists():
+        click.echo(f"gate: no {THRESHOLDS} here, so nothing is gated (--thresholds FILE)", err=True)
+        gate = None
     result = run(
         _pipeline(),
         dataset,
@@ -249,7 +260,7 @@ def evaluate(
         backend=backend,
         retrievers=retrievers or ("hybrid",),  # type: ignore[arg-type]
         out=out,
-        thresholds=None if no_gate else thresholds,
+        thresholds=gate,
         rgb=rgb,
         seeds=not no_seeds,
         say=lambda line: click.echo(line, err=True),

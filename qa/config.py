@@ -3,12 +3,49 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EmbeddingBackend = Literal["use", "minilm", "e5", "openai"]
+
+# what each location is called: in a checkout (the working folder holds seeds/), and in the data
+# home of an installed Delta QA
+_CHECKOUT = {
+    "articles": "seeds",
+    "index": ".qa-index",
+    "uploads": ".qa-uploads",
+    "feedback": ".qa-feedback.jsonl",
+}
+_HOME = {
+    "articles": "articles",
+    "index": "index",
+    "uploads": "uploads",
+    "feedback": "feedback.jsonl",
+}
+
+
+def default_home() -> Path:
+    """Where Delta QA keeps its data when QA_HOME is unset: the working folder when it holds
+    `seeds/` (a clone of the repository), else the user's data folder (`~/.local/share/delta-qa`
+    on Linux, the platform's own elsewhere)."""
+    if Path(_CHECKOUT["articles"]).is_dir():
+        return Path()
+    import platformdirs
+
+    return platformdirs.user_data_path("delta-qa", appauthor=False)
+
+
+def _located(part: str) -> Any:
+    """The default of one data location, placed under the validated `home`."""
+
+    def default(data: dict[str, Any]) -> Path:
+        home: Path = data["home"]
+        names = _CHECKOUT if home == Path() else _HOME
+        return home / names[part]
+
+    return default
 
 
 class Settings(BaseSettings):
@@ -19,9 +56,17 @@ class Settings(BaseSettings):
     )
 
     # Articles and index
-    articles_dir: Path = Field(Path("seeds"), description="Folder ingested by default.")
+    home: Path = Field(
+        default_factory=default_home,
+        description="Folder of the default articles, index, uploads and feedback locations: "
+        "unset = the working folder when it holds seeds/ (seeds/, .qa-index/, ...), else the "
+        "user data folder, ~/.local/share/delta-qa on Linux (articles/, index/, ...).",
+    )
+    articles_dir: Path = Field(
+        default_factory=_located("articles"), description="Folder ingested by default."
+    )
     index_dir: Path = Field(
-        Path(".qa-index"),
+        default_factory=_located("index"),
         description="Where the embedded Chroma store, the BM25 index and the manifest live.",
     )
     max_article_bytes: int = Field(2_000_000, gt=0, description="Larger files are skipped.")
@@ -120,19 +165,20 @@ class Settings(BaseSettings):
         description="When no citation of an LLM answer checks out: mark it with a notice, "
         "or replace it with the extractive answer.",
     )
-    prompts_dir: Path = Field(
-        Path(__file__).resolve().parent.parent / "prompts",
-        description="Folder of the prompt templates (answer.md, condense.md).",
+    prompts_dir: Path | None = Field(
+        None,
+        description="Folder of your own prompt templates (answer.md, condense.md); unset = the "
+        "ones shipped in the package (prompts/ of the repository).",
     )
 
     # Chat page
     uploads_dir: Path = Field(
-        Path(".qa-uploads"),
+        default_factory=_located("uploads"),
         description="Where articles uploaded in the chat page are kept; ingested with "
         "articles_dir (keep it outside articles_dir and index_dir).",
     )
     feedback_file: Path = Field(
-        Path(".qa-feedback.jsonl"),
+        default_factory=_located("feedback"),
         description="Thumbs up/down from the chat page, one JSON line each (`qa eval --dataset`).",
     )
     max_upload_bytes: int = Field(

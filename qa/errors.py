@@ -7,7 +7,8 @@ QAError
 ├── IndexStateError         the index cannot be used as it is
 │   ├── IndexMismatchError   built with another model or chunker: rebuild it
 │   ├── IndexDamagedError    half written or damaged: `qa ingest` repairs it
-│   └── IndexLockedError     another process is writing it
+│   ├── IndexLockedError     another process is writing it
+│   └── IndexEmptyError      no article has been ingested yet
 └── BackendError         an outside service (Chroma server, LLM endpoint) failed
 """
 
@@ -44,6 +45,10 @@ class IndexDamagedError(IndexStateError):
 
 class IndexLockedError(IndexStateError):
     """Another process holds the single-writer lock of the embedded index."""
+
+
+class IndexEmptyError(IndexStateError):
+    """A question was asked of an index that holds no article yet."""
 
 
 class BackendError(QAError):

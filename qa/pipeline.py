@@ -22,7 +22,13 @@ from qa.answer.retrieval import Filters, Hit, Mode, Retriever
 from qa.config import Settings
 from qa.corpus.embed import Progress
 from qa.corpus.ingest import IngestReport, ingest
-from qa.errors import ArticleError, BackendError, IndexDamagedError, QuestionError
+from qa.errors import (
+    ArticleError,
+    BackendError,
+    IndexDamagedError,
+    IndexEmptyError,
+    QuestionError,
+)
 from qa.followups import is_follow_up, standalone
 from qa.index.embeddings import Embedder, make_embedder
 from qa.index.store import Store
@@ -103,8 +109,11 @@ class QAPipeline:
         elif folder:
             folders = [Path(f) for f in folder]
         else:
+            home, articles = self.settings.home, self.settings.articles_dir
+            if home != Path() and articles.parent == home:
+                articles.mkdir(parents=True, exist_ok=True)  # the data home's own, not a typo
             self.settings.uploads_dir.mkdir(parents=True, exist_ok=True)
-            folders = [self.settings.articles_dir, self.settings.uploads_dir]
+            folders = [articles, self.settings.uploads_dir]
         report = ingest(self.store, folders, rebuild=rebuild, progress=progress)
         self._loaded(self.store.generation())
         return report
@@ -188,6 +197,11 @@ class QAPipeline:
         text = clean_question(question, self.settings.max_question_chars)
         self.ensure_index()
         self.refresh()
+        if not self.store.keyword.records:
+            raise IndexEmptyError(
+                f"no articles are indexed yet in {self.settings.index_dir}: run `qa ingest "
+                f"FOLDER` on a folder of articles, or put them in {self.settings.articles_dir}"
+            )
         timings: dict[str, float] = {}
         query = self._standalone(text, history, timings)
         clock = time.perf_counter()

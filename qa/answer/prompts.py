@@ -1,5 +1,8 @@
 """Prompt templates kept as files in prompts/: TOML front matter, then `# system` and `# user`.
 
+The templates ship inside the package (`qa/prompts`, the repository's prompts/) and are read
+with importlib.resources; QA_PROMPTS_DIR points at a folder of one's own instead.
+
 The front matter declares `version` and `variables`; a template whose placeholders differ from
 its declared variables, or a call that passes other values, fails loudly with a ConfigError.
 """
@@ -9,12 +12,15 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qa.errors import ConfigError
 
 if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
     from langchain_core.messages import BaseMessage
     from langchain_core.prompts import ChatPromptTemplate
 
@@ -48,11 +54,13 @@ class Prompt:
         return str(self.template.messages[0].prompt.template)  # type: ignore[union-attr]
 
 
-def load_prompt(folder: Path, name: str) -> Prompt:
-    """Read `folder/name.md` and check its placeholders against its declared variables."""
+def load_prompt(folder: Path | None, name: str) -> Prompt:
+    """Read `folder/name.md` (None: the shipped template) and check its placeholders against
+    its declared variables."""
     from langchain_core.prompts import ChatPromptTemplate
 
-    path = folder / f"{name}.md"
+    base: Traversable = resources.files("qa") / "prompts" if folder is None else folder
+    path = base / f"{name}.md"
     try:
         raw = path.read_text(encoding="utf-8")
     except OSError:
