@@ -4,6 +4,7 @@ probe URL, and a real `chroma run`."""
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -38,7 +39,13 @@ def running(
                 with urllib.request.urlopen(probe_url, timeout=5):
                     break
             except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
+                code = server.poll()
+                if code is not None:
+                    raise RuntimeError(
+                        f"{Path(command[0]).name} {exit_status(code)} before it answered on "
+                        f"{probe_url}"
+                    ) from None
+                if time.monotonic() > deadline:
                     raise RuntimeError(
                         f"{Path(command[0]).name} did not answer on {probe_url} "
                         f"within {seconds:.0f} s"
@@ -52,6 +59,16 @@ def running(
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=20)
+
+
+def exit_status(code: int) -> str:
+    """How a process ended, from its return code: "exited with 1", "was killed by SIGSEGV"."""
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with {code}"
 
 
 @contextmanager
