@@ -231,10 +231,10 @@ def evaluate(
              qa eval --rgb tune --rgb-set en --no-seeds
              qa eval --rgb check --rgb-set zh --distractors crud-news --no-seeds
     """
-    from qa.evaluation import evaluate as run
-    from qa.reports import rgb_rows, summary_rows
-    from qa.rgb_eval import RGBConfig
-    from qa.rgb_scale import scale_lines, scale_rows
+    from qa.eval.evaluation import evaluate as run
+    from qa.eval.reports import rgb_rows, summary_rows
+    from qa.eval.rgb_eval import RGBConfig
+    from qa.eval.rgb_scale import scale_lines, scale_rows
 
     if rgb_split is None and (distractors or distractor_limit):
         raise ConfigError("--distractors mixes articles into RGB's corpora: add --rgb")
@@ -458,7 +458,7 @@ def compare_retrieval(
 
     Example: qa compare-retrieval --set en --embedder use --embedder minilm
     """
-    from qa import retrieval_compare
+    from qa.eval import retrieval_compare
 
     results = retrieval_compare.run(
         benchmarks,

@@ -2,7 +2,7 @@
 measurement of how often the citation check verifies what it writes.
 
 `ScriptedLLM(items, mode)` reads the question and the `<passage n=…>` blocks of each prompt and
-answers the matching item as `qa.answer.citation_fit.scripted_answer` writes it in `mode`
+answers the matching item as `qa.train.citation_fit.scripted_answer` writes it in `mode`
 (faithful, reworded, altered, wrong_number, unrelated). `measure` asks every item through the
 LLM path of a pipeline and reports, per mode, the share of answers whose citations all verify.
 """
@@ -15,10 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from qa.answer.citation_fit import MODES, Mode, Shown, scripted_answer
-from qa.evaluation import EvalItem
+from qa.eval.evaluation import EvalItem
 from qa.models import Answer
 from qa.pipeline import QAPipeline
+from qa.train.citation_fit import MODES, Mode, Shown, scripted_answer
 
 from .fake_llm import FakeLLM
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from qa.evaluation import load_dataset
+from qa.eval.evaluation import load_dataset
 from qa.index.embeddings import Embedder
 from qa.pipeline import QAPipeline
 from qa.render import escape

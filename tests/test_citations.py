@@ -10,15 +10,15 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pytest
 
-from qa.answer.citation_fit import Scripted, best_threshold, fit_citation_threshold
 from qa.answer.citations import Checked, CitationChecker, Claim, claim_constraints, unmet
 from qa.answer.features import Context
 from qa.answer.policy import Policy, parse_policy
 from qa.answer.retrieval import Hit
 from qa.corpus.chunking import split_sentences
 from qa.errors import ConfigError
-from qa.evaluation import EvalItem
+from qa.eval.evaluation import EvalItem
 from qa.index.keyword import ChunkRecord, Spans
+from qa.train.citation_fit import Scripted, best_threshold, fit_citation_threshold
 
 SEVEN = (
     "Haiyan Economic Development Zone was the only pilot region of seven units of the whole "

@@ -1,6 +1,6 @@
 """The crash benchmark in its short form: real `qa ingest` processes killed with SIGKILL, half
 at a step of the write phase and half at a random instant, each repaired to a consistent index
-(`python -m qa.crash --kills 100` is the long form)."""
+(`python -m qa.eval.crash --kills 100` is the long form)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.crash import run
+from qa.eval.crash import run
 
 from .conftest import SEEDS
 

@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from qa.errors import ConfigError
-from qa.evaluation import EvalItem, Row, evaluate, fact_hits, first_gold_rank, load_dataset, metrics
+from qa.eval.evaluation import (
+    EvalItem,
+    Row,
+    evaluate,
+    fact_hits,
+    first_gold_rank,
+    load_dataset,
+    metrics,
+)
 from qa.models import Answer, Citation, Passage
 from qa.pipeline import QAPipeline
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from qa import cli
 from qa.answer.retrieval import fuse
-from qa.retrieval_compare import hybrid_rankings
+from qa.eval.retrieval_compare import hybrid_rankings
 
 BENCH = Path(__file__).resolve().parents[1] / ".." / "shared" / "benchmarks"
 

@@ -14,10 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from qa.errors import ConfigError
-from qa.evaluation import check_gate, load_thresholds
-from qa.index.embeddings import Embedder
-from qa.models import Answer, Passage
-from qa.rgb import (
+from qa.eval.evaluation import check_gate, load_thresholds
+from qa.eval.rgb import (
     RGBItem,
     build_corpus,
     contains_answer,
@@ -26,8 +24,10 @@ from qa.rgb import (
     normalise_answers,
     split_of,
 )
-from qa.rgb_eval import RGBRow, RGBRun, hit_rank, rgb_metrics, run_rgb
-from qa.rgb_scale import RGBScale, distractors_from, kept_copy, leaking_articles, scale_lines
+from qa.eval.rgb_eval import RGBRow, RGBRun, hit_rank, rgb_metrics, run_rgb
+from qa.eval.rgb_scale import RGBScale, distractors_from, kept_copy, leaking_articles, scale_lines
+from qa.index.embeddings import Embedder
+from qa.models import Answer, Passage
 
 from .conftest import SEEDS, make_pipeline
 

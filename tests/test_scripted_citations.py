@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from qa.answer.citation_fit import MODES, Mode
 from qa.answer.policy import load_policy
 from qa.config import Settings
-from qa.evaluation import load_dataset
+from qa.eval.evaluation import load_dataset
 from qa.pipeline import QAPipeline
+from qa.train.citation_fit import MODES, Mode
 
 from .conftest import ROOT
 from .scripted_llm import Rate, measure

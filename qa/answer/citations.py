@@ -7,7 +7,7 @@ claim's support the way the extractive answerer weighs an answer, with the claim
 of the question (`qa.answer.question`, `qa.answer.features`, `qa.answer.policy`). The claim is
 verified when the best sentence, with its context (the article's title and year, the sentence
 before), states every figure, year, date and name of the claim, and the policy's score of the
-pair clears `Policy.citation_threshold` (fitted by `qa.answer.citation_fit`). That sentence is
+pair clears `Policy.citation_threshold` (fitted by `qa.train.citation_fit`). That sentence is
 the Citation's quote.
 """
 

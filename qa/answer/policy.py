@@ -1,7 +1,7 @@
 """The answer policy: one logistic score over a candidate's named features, the cut-off above
 which a sentence answers, and the cut-off above which a sentence supports an LLM's cited claim
-(`qa.answer.citations`). Its parameters are fitted on tuning data by `python -m qa.answer.fit`
-(the citation cut-off by `qa.answer.citation_fit`) and stored in `policy.json` beside this
+(`qa.answer.citations`). Its parameters are fitted on tuning data by `python -m qa.train.fit`
+(the citation cut-off by `qa.train.citation_fit`) and stored in `policy.json` beside this
 module; nothing here is tuned by hand.
 """
 
@@ -87,13 +87,13 @@ def parse_policy(data: dict[str, Any], where: str) -> Policy:
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(
             f"{where} is not a valid answer policy ({exc}): "
-            "re-fit it with `python -m qa.answer.fit`"
+            "re-fit it with `python -m qa.train.fit`"
         ) from None
     unknown = set(policy.weights) - set(FEATURES)
     if unknown:
         raise ConfigError(
             f"{where} weighs features this version does not compute "
-            f"({', '.join(sorted(unknown))}): re-fit it with `python -m qa.answer.fit`"
+            f"({', '.join(sorted(unknown))}): re-fit it with `python -m qa.train.fit`"
         )
     return policy
 

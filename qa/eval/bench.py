@@ -25,7 +25,7 @@ from typing import Any
 
 from qa.config import Settings
 from qa.corpus.articles import ARTICLE_SUFFIXES, load_article
-from qa.evaluation import percentile
+from qa.eval.evaluation import percentile
 from qa.index.embeddings import Embedder
 
 Say = Callable[[str], None]

@@ -30,7 +30,7 @@ def preset_corpora(
 ) -> list[Corpus]:
     """The crud-news preset: the seeds, then the first n crud-news articles for each size
     (None: all of them), split into article files under the cache."""
-    from qa.crud_news import split_articles
+    from qa.eval.crud_news import split_articles
 
     corpora = [Corpus("seeds", seeds, cache / "bench" / "seeds")]
     for n in sizes:

@@ -29,12 +29,12 @@ import numpy as np
 
 from qa.answer.retrieval import fuse
 from qa.config import EmbeddingBackend, Settings, offline_environment
+from qa.eval.rgb import RGBItem, corpus_passages, item_passages, load_items
+from qa.eval.rgb_eval import RGBSplit, hit_rank
+from qa.eval.vector_cache import REPEATS, VectorCache
 from qa.index.embeddings import Vectors, make_embedder
 from qa.index.keyword import ChunkRecord, KeywordIndex
-from qa.rgb import RGBItem, corpus_passages, item_passages, load_items
-from qa.rgb_eval import RGBSplit, hit_rank
 from qa.tokens import terms
-from qa.vector_cache import REPEATS, VectorCache
 
 Say = Callable[[str], None]
 EMBEDDERS = ("minilm", "e5", "use")  # a pair is named in this order: minilm+use, e5+use

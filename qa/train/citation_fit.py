@@ -10,7 +10,7 @@ evidence's. The first two must verify and the last three must not.
 
 `fit_citation_threshold` checks every mode's answers on the dev split and picks the policy's
 `citation_threshold`: the cut-off on the claim–sentence score that gets the most modes right.
-`python -m qa.answer.fit` calls it; `python -m qa.answer.citation_fit` prints what it would pick
+`python -m qa.train.fit` calls it; `python -m qa.train.citation_fit` prints what it would pick
 for the shipped policy. tests/scripted_llm.py serves the same answers from an OpenAI-compatible
 endpoint, so what the tests measure is what the threshold was fitted on.
 """
@@ -35,7 +35,7 @@ from qa.errors import ConfigError
 from qa.lexicon import lexicon
 
 if TYPE_CHECKING:
-    from qa.evaluation import EvalItem
+    from qa.eval.evaluation import EvalItem
     from qa.pipeline import QAPipeline
 
 Mode = Literal["faithful", "reworded", "altered", "wrong_number", "unrelated"]
@@ -205,7 +205,7 @@ def fit_citation_threshold(
     """The citation threshold for `policy` (default: the pipeline's) that gets the most of the
     scripted answers to `items` (dev items only) right; prints the verified rate of each mode.
 
-    In `python -m qa.answer.fit`, after the weights are fitted: `replace(policy,
+    In `python -m qa.train.fit`, after the weights are fitted: `replace(policy,
     citation_threshold=fit_citation_threshold(seeds_pipeline, dev_items, policy))`.
     """
     if any(item.split != "dev" for item in items):
@@ -228,11 +228,11 @@ def main(argv: list[str] | None = None) -> None:
     """Print the citation threshold the shipped (or given) policy would be fitted with."""
     from qa.answer.policy import load_policy
     from qa.config import Settings
-    from qa.evaluation import load_dataset
+    from qa.eval.evaluation import load_dataset
     from qa.pipeline import QAPipeline
 
     parser = argparse.ArgumentParser(
-        prog="python -m qa.answer.citation_fit", description=__doc__.split("\n\n")[0]
+        prog="python -m qa.train.citation_fit", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--dataset", type=Path, default=Path("evals/qa_pairs.jsonl"))
     parser.add_argument("--cache", type=Path, default=Path(".qa-cache"))

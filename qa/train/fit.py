@@ -1,14 +1,14 @@
 """Fit the answer policy on tuning data and write it as a data file.
 
-    python -m qa.answer.fit [--benchmarks ../shared/benchmarks] [--out qa/answer/policy.json]
-    python -m qa.answer.fit --rescore    # keep the policy in --out, measure it again
+    python -m qa.train.fit [--benchmarks ../shared/benchmarks] [--out qa/answer/policy.json]
+    python -m qa.train.fit --rescore    # keep the policy in --out, measure it again
 
 Tuning data, and only tuning data: the seeds' dev split (`evals/qa_pairs.jsonl`) and the tuning
 half of the RGB benchmark (every tuning item over its full corpus; the rejected third again over
 the reject corpus, where it must be declined). A candidate sentence is a positive example when
 it holds a gold answer (RGB) or a key fact (seeds). The weights come from an L2-regularised
 logistic regression over the candidates' named features, refined by a coordinate search
-(`qa.answer.search`) with the threshold that maximises, weighed over the data sources, the mean
+(`qa.train.search`) with the threshold that maximises, weighed over the data sources, the mean
 of answer accuracy and rejection. With `--distractors crud-news` the tuning items are asked again
 over their corpora mixed into the crud-news articles (the indexes of `qa eval --rgb tune
 --distractors crud-news`); the shipped policy is fitted without (it fitted worse with them).
@@ -26,18 +26,18 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.answer.citation_fit import fit_citation_threshold
 from qa.answer.extractive import Candidate, most_sentences
 from qa.answer.facts import normalise
 from qa.answer.features import AGAINST, EVIDENCE, FEATURES
 from qa.answer.policy import Policy, load_policy
 from qa.answer.question import analyse
-from qa.answer.search import Case, Part, best_threshold, objective_at, outcomes, refine
 from qa.config import Settings
-from qa.evaluation import load_dataset
+from qa.eval.evaluation import load_dataset
+from qa.eval.rgb import RGBItem
+from qa.eval.rgb_scale import Distractors, distractors_from
 from qa.pipeline import QAPipeline
-from qa.rgb import RGBItem
-from qa.rgb_scale import Distractors, distractors_from
+from qa.train.citation_fit import fit_citation_threshold
+from qa.train.search import Case, Part, best_threshold, objective_at, outcomes, refine
 
 _L2 = 1.0  # ridge penalty; 1.0 beat 0.1, 10 and 100 on the tuning objective
 
@@ -99,9 +99,9 @@ def rgb_instances(
     `mixed_sets`, again over the same corpora with the `distractors` mixed in (as `qa eval
     --rgb tune --distractors` indexes them), so that the policy is fitted on questions asked
     among many unrelated articles as well as among their passages alone."""
-    from qa.rgb import SETS, build_corpus, load_items
-    from qa.rgb_eval import pipeline_for
-    from qa.rgb_scale import leaking_articles, mixed_pipeline, with_vector_cache
+    from qa.eval.rgb import SETS, build_corpus, load_items
+    from qa.eval.rgb_eval import pipeline_for
+    from qa.eval.rgb_scale import leaking_articles, mixed_pipeline, with_vector_cache
 
     base = with_vector_cache(QAPipeline(settings), cache)
     out = []
@@ -124,7 +124,7 @@ def rgb_instances(
 def rgb_cases(pipeline: QAPipeline, items: list[RGBItem], variant: str, source: str) -> list[Case]:
     """The items asked over one corpus: every item over the full one, the rejected ones over
     the reject one, where they must be declined."""
-    from qa.rgb import contains_answer
+    from qa.eval.rgb import contains_answer
 
     out = []
     for item in items:
@@ -192,7 +192,7 @@ def share(source: str, sources: list[str]) -> float:
 
 def fit(instances: list[Case], described: dict[str, object]) -> Policy:
     """Weights by logistic regression, refined with the threshold on the decision objective
-    (`qa.answer.search`)."""
+    (`qa.train.search`)."""
     coef, bias = fit_weights(instances)
     logistic, _ = best_threshold(instances, coef, bias, share)
     coef, bias, threshold, best = refine(instances, coef, bias, share, feature_signs())
@@ -230,7 +230,7 @@ def rescore(policy: Policy, instances: list[Case]) -> Policy:
 def main(argv: list[str] | None = None) -> None:
     """Collect the tuning data, fit, and write the policy file."""
     parser = argparse.ArgumentParser(
-        prog="python -m qa.answer.fit", description=__doc__.split("\n\n")[0]
+        prog="python -m qa.train.fit", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--benchmarks", type=Path, default=Path("../shared/benchmarks"))
     parser.add_argument("--dataset", type=Path, default=Path("evals/qa_pairs.jsonl"))

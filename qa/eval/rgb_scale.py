@@ -23,11 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from qa.corpus.articles import ARTICLE_SUFFIXES
-from qa.crud_news import split_articles
 from qa.errors import ConfigError
-from qa.pipeline import QAPipeline
-from qa.rgb import RGBItem, Variant, corpus_dir, mentions_any_part
-from qa.rgb_eval import (
+from qa.eval.crud_news import split_articles
+from qa.eval.rgb import RGBItem, Variant, corpus_dir, mentions_any_part
+from qa.eval.rgb_eval import (
     RGBRow,
     RGBRun,
     RGBSplit,
@@ -37,6 +36,7 @@ from qa.rgb_eval import (
     run_rgb,
     split_items,
 )
+from qa.pipeline import QAPipeline
 
 TOLERANCE = 0.05  # issue 11: accuracy and rejection with distractors within this of without
 COMPARED = (

@@ -1,7 +1,7 @@
 """The offline eval harness: run `ask()` on hand-written Q&A pairs and score it deterministically.
 
 Metrics are pure functions of (item, Answer) pairs; `run_eval` produces an EvalRun per
-retriever, `check_gate` compares a run with `evals/thresholds.toml`, and `qa.reports` writes
+retriever, `check_gate` compares a run with `evals/thresholds.toml`, and `qa.eval.reports` writes
 report.md / report.json / report.html.
 """
 
@@ -24,8 +24,8 @@ from qa.models import Answer
 from qa.pipeline import QAPipeline
 
 if TYPE_CHECKING:
-    from qa.rgb_eval import RGBConfig, RGBRun
-    from qa.rgb_scale import RGBScale
+    from qa.eval.rgb_eval import RGBConfig, RGBRun
+    from qa.eval.rgb_scale import RGBScale
 
 Split = Literal["dev", "test", "all"]
 
@@ -367,7 +367,7 @@ def evaluate(
     import os
     import platform
 
-    from qa import reports
+    from qa.eval import reports
 
     if not seeds and rgb is None:
         raise ConfigError("nothing to evaluate: drop --no-seeds, or add --rgb")
@@ -411,8 +411,8 @@ def _run_rgb(
     """The RGB runs `rgb` asks for, and the runs with distractors when it names some."""
     if rgb is None:
         return [], []
-    from qa.rgb_eval import run_rgb
-    from qa.rgb_scale import distractors_from, run_rgb_scale
+    from qa.eval.rgb_eval import run_rgb
+    from qa.eval.rgb_scale import distractors_from, run_rgb_scale
 
     base = pipeline if backend == pipeline.backend else pipeline.with_settings(backend=backend)
     args = (base, rgb.bench_dir, rgb.sets, rgb.split, rgb.cache_dir)

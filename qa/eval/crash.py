@@ -1,7 +1,7 @@
 """The crash benchmark: kill `qa ingest` with SIGKILL at random instants and check that the
 next ingest always leaves a consistent index.
 
-    python -m qa.crash --kills 100 [--articles seeds] [--work DIR] [--seed 1]
+    python -m qa.eval.crash --kills 100 [--articles seeds] [--work DIR] [--seed 1]
 
 Each round changes the corpus (an article edited, one added, one deleted), starts a real
 `qa ingest` process and kills it: half the rounds at a named step of the write phase
@@ -103,7 +103,9 @@ def run(kills: int, articles: Path, work: Path, seed: int) -> list[Round]:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print one line per round and the totals."""
-    parser = argparse.ArgumentParser(prog="python -m qa.crash", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m qa.eval.crash", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--kills", type=int, default=100)
     parser.add_argument("--articles", type=Path, default=Path("seeds"))
     parser.add_argument("--work", type=Path, default=Path(".qa-cache/crash"))

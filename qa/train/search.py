@@ -1,6 +1,6 @@
 """Coordinate search of the policy's weights and threshold on the decision objective.
 
-The logistic fit (`qa.answer.fit.fit_weights`) learns which sentences hold an answer; what the
+The logistic fit (`qa.train.fit.fit_weights`) learns which sentences hold an answer; what the
 product needs is the decision per question (answer with these sentences, or decline). Starting
 from the logistic weights, this search moves one weight at a time by a few fixed steps and
 keeps a move when the tuning objective (`_objective`) rises, with the best

@@ -16,10 +16,10 @@ from typing import Any, Literal
 
 from qa.corpus.embed import IngestProgress, Progress
 from qa.errors import ConfigError, IndexMismatchError
-from qa.evaluation import percentile
+from qa.eval.evaluation import percentile
+from qa.eval.rgb import RGBItem, Variant, build_corpus, contains_answer, load_items
 from qa.models import Answer
 from qa.pipeline import QAPipeline
-from qa.rgb import RGBItem, Variant, build_corpus, contains_answer, load_items
 
 RGBSplit = Literal["tune", "check", "all"]
 Say = Callable[[str], None]  # one progress line at a time

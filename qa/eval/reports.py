@@ -7,11 +7,11 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qa.evaluation import EvalRun
+from qa.eval.evaluation import EvalRun
 
 if TYPE_CHECKING:
-    from qa.rgb_eval import RGBRun
-    from qa.rgb_scale import RGBScale
+    from qa.eval.rgb_eval import RGBRun
+    from qa.eval.rgb_scale import RGBScale
 
 HEADLINE = (
     "hit@1",
@@ -163,7 +163,7 @@ def write_markdown(
     if rgb:
         parts += ["## RGB benchmark", "", RGB_NOTE, "", _markdown(rgb_rows(rgb)), ""]
     if scale:
-        from qa.rgb_scale import SCALE_NOTE, scale_lines, scale_rows
+        from qa.eval.rgb_scale import SCALE_NOTE, scale_lines, scale_rows
 
         parts += ["## RGB with distractors", "", SCALE_NOTE, "", _markdown(scale_rows(scale)), ""]
         parts += [f"- {line}" for line in scale_lines(scale)] + [""]
@@ -278,7 +278,7 @@ def _scale_section(scale: list[RGBScale]) -> str:
     """RGB without and with distractors side by side, and the verdicts."""
     if not scale:
         return ""
-    from qa.rgb_scale import SCALE_NOTE, scale_lines, scale_rows
+    from qa.eval.rgb_scale import SCALE_NOTE, scale_lines, scale_rows
 
     lines = "".join(f"<li>{html.escape(line)}</li>" for line in scale_lines(scale))
     return (
