@@ -22,7 +22,8 @@ _FIGURE = re.compile(
     r"(%|percent\b|per cent\b|万亿|万|亿|千|百|trillion\b|billion\b|million\b|thousand\b|"
     r"bn\b|mn\b|m\b|k\b)?(?![A-Za-z\d])"
 )
-_YEAR = re.compile(r"(?<![\d.,A-Za-z])((?:19|20)\d\d)(?:\s*年|(?!\d|[.,]\d|\s*%))")
+# after a comma too ("宣布，2022年": NFKC makes "，" a ","), but not after a digit and a comma
+_YEAR = re.compile(r"(?<![\d.A-Za-z])(?<!\d,)((?:19|20)\d\d)(?:\s*年|(?!\d|[.,]\d|\s*%))")
 _MONTH_DAY_ZH = re.compile(r"(?<!\d)(\d{1,2})\s*月(?:\s*(\d{1,2})\s*[日号])?")
 _ISO = re.compile(r"(?<!\d)((?:19|20)\d\d)[-/.](\d{1,2})[-/.](\d{1,2})(?!\d)")
 _MONTH_WORD = re.compile(
