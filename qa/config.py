@@ -131,7 +131,7 @@ class Settings(BaseSettings):
     )
     policy_file: Path | None = Field(
         None,
-        description="An answer policy fitted by `python -m qa.train.fit`; unset = the one "
+        description="An answer policy fitted by `python -m qa.train`; unset = the one "
         "shipped in qa/answer/policy.json.",
     )
 

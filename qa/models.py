@@ -36,7 +36,8 @@ class Citation(_Frozen):
 
 
 class Considered(_Frozen):
-    """A sentence the answer policy weighed: its feature values, score and verdict."""
+    """A sentence the answer policy weighed: its feature values, the reader's probability that
+    it answers (`score`) and the verdict."""
 
     source: str
     quote: str
@@ -64,14 +65,16 @@ class Trace(_Frozen):
             asked += "; must match: " + ", ".join(c["text"] for c in analysis["constraints"])
         if analysis.get("parts"):
             asked += "; parts: " + " | ".join(p["text"] for p in analysis["parts"])
-        out = [asked, f"decision: {self.decision} (policy {self.policy})"]
+        point = f"policy {self.policy}, operating point {self.threshold:.2f}"
+        out = [asked, f"decision: {self.decision} ({point})"]
         for c in self.chosen:
-            out.append(f"chosen, score {c.score:.3f}: “{c.quote}” ({c.source}) {_top(c)}")
+            out.append(f"chosen, probability {c.score:.3f}: “{c.quote}” ({c.source}) {_top(c)}")
         if self.best_rejected is not None:
             r = self.best_rejected
             why = f" — {r.reason}" if r.reason else ""
             out.append(
-                f"best turned down, score {r.score:.3f}{why}: “{r.quote}” ({r.source}) {_top(r)}"
+                f"best turned down, probability {r.score:.3f}{why}: “{r.quote}” ({r.source}) "
+                f"{_top(r)}"
             )
         return out
 

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from qa.answer.citations import Checked, CitationChecker, Claim, claim_constraints, unmet
-from qa.answer.features import Context
+from qa.answer.features import FEATURES, Context
 from qa.answer.policy import Policy, parse_policy
+from qa.answer.reader import Reader
 from qa.answer.retrieval import Hit
 from qa.corpus.chunking import split_sentences
 from qa.errors import ConfigError
@@ -77,7 +78,9 @@ def checked(answer: str, *passages: str) -> Checked:
         )
         for i, t in enumerate(passages)
     ]
-    always = Policy({}, bias=60.0, threshold=0.5, version="test", fitted_on={})
+    one_leaf = [np.array(a) for a in ([[0]], [[0.0]], [[-1]], [[-1]], [[0.0]])]
+    reader = Reader(FEATURES, 60.0, *one_leaf, depth=1)
+    always = Policy(reader, threshold=0.5, version="test", fitted_on={})
     checker = CitationChecker(HashEmbedder(), StubIndex(records), always, anchors=2)  # type: ignore[arg-type]
     return checker.check(answer, [Hit(r, 1.0, 1.0) for r in records])
 
@@ -151,7 +154,9 @@ def test_the_context_states_facts_too() -> None:
 
 
 def test_the_citation_threshold_is_policy_data() -> None:
-    data = {"version": "v", "features": ["support"], "weights": [1.0], "bias": 0.0}
+    leaf = {"feature": [[0]], "threshold": [[0.0]], "left": [[-1]], "right": [[-1]]}
+    reader = {"features": list(FEATURES), "baseline": 0.0, "depth": 1, **leaf, "value": [[0.0]]}
+    data = {"version": "v", "reader": reader}
     assert parse_policy({**data, "threshold": 0.5}, "p").supports(0.4) is False
     fitted = parse_policy({**data, "threshold": 0.5, "citation_threshold": 0.3}, "p")
     assert fitted.supports(0.4) and fitted.to_json()["citation_threshold"] == 0.3
@@ -176,3 +181,10 @@ def test_the_citation_threshold_is_fitted_on_dev_items_only() -> None:
     test_item = EvalItem(id="q", question="q?", split="test")
     with pytest.raises(ConfigError, match="dev split only"):
         fit_citation_threshold(None, [test_item])  # type: ignore[arg-type]
+
+
+def test_a_policy_fitted_on_other_features_is_refused() -> None:
+    leaf = {"feature": [[0]], "threshold": [[0.0]], "left": [[-1]], "right": [[-1]]}
+    reader = {"features": ["support"], "baseline": 0.0, "depth": 1, **leaf, "value": [[0.0]]}
+    with pytest.raises(ConfigError, match=r"python -m qa\.train"):
+        parse_policy({"version": "v", "threshold": 0.5, "reader": reader}, "p")

@@ -60,7 +60,7 @@ def test_the_wheel_holds_every_package_and_its_data(wheel: Path) -> None:
     modules = {str(p.relative_to(ROOT)) for p in (ROOT / "qa").rglob("*.py")}
     assert modules <= names, f"left out: {sorted(modules - names)}"
     data = {f"qa/prompts/{p.name}" for p in (ROOT / "prompts").glob("*.md")}
-    data |= {"qa/answer/policy.json", "qa/lexicon/cues.toml"}
+    data |= {"qa/answer/policy.json", "qa/answer/policy.md", "qa/lexicon/cues.toml"}
     assert data <= names, f"left out: {sorted(data - names)}"
     assert not {n for n in names if n.startswith(("tests/", "seeds/", "evals/"))}
 

@@ -203,7 +203,10 @@ class CitationChecker:
         joined = with_before(vectors, np.concatenate([vectors[:1], vectors[:-1]]))
         similarity = zip((vectors @ vector).tolist(), (joined @ vector).tolist(), strict=True)
         sentences = [record.text[s:e] for s, e in spans]
-        contexts = [Context(record.title, record.day, before) for before in ["", *sentences[:-1]]]
+        contexts = [
+            Context(record.title, record.day, before, record.start + s)
+            for before, (s, _) in zip(["", *sentences[:-1]], spans, strict=True)
+        ]
         # the passage's standing says nothing about whether it supports the claim: 1
         featured = relate(
             [
@@ -211,10 +214,11 @@ class CitationChecker:
                 for sentence, context, sim in zip(sentences, contexts, similarity, strict=True)
             ]
         )
+        scored = iter(self.policy.scores([f.values for f in featured if not f.ineligible]))
         best: Claim | None = None
         for (s, e), context, values in zip(spans, contexts, featured, strict=True):
             missing = unmet(wanted, record.text[s:e], context)
-            score = 0.0 if values.ineligible else self.policy.score(values.values)
+            score = 0.0 if values.ineligible else float(next(scored))
             if best is None or (missing is None, score) > (best.missing is None, best.score):
                 verified = missing is None and self.policy.supports(score)
                 best = Claim(index, claim, n, s, e, missing, score, verified)

@@ -104,7 +104,7 @@ class ExtractiveAnswerer:
                 featurise(
                     question,
                     hit.record.text[s:e],
-                    Context(hit.record.title, hit.record.day, before),
+                    Context(hit.record.title, hit.record.day, before, hit.record.start + s),
                     (float(sim[0]), float(sim[1])),
                     standing[id(hit)],
                     weights,
@@ -114,9 +114,10 @@ class ExtractiveAnswerer:
                 for (hit, s, e, before), sim in zip(spans, sims, strict=True)
             ]
         )
+        scored = iter(self.policy.scores([f.values for f in featured if not f.ineligible]))
         out = []
         for (hit, s, e, _), values in zip(spans, featured, strict=True):
-            score = 0.0 if values.ineligible else self.policy.score(values.values)
+            score = 0.0 if values.ineligible else float(next(scored))
             start, text = hit.record.start, hit.record.text[s:e]
             out.append(Candidate(hit, start + s, start + e, text, terms_of(text), values, score))
         return sorted(out, key=lambda c: -c.score)
@@ -223,7 +224,11 @@ class ExtractiveAnswerer:
             decision = f"answered with {len(picked)} sentence(s)"
         reason = None
         if best_rejected is not None and not best_rejected.featured.ineligible:
-            reason = f"score under the threshold {self.policy.threshold:.3f}"
+            reason = (
+                "over the operating point, but the answer already has its sentences"
+                if self.policy.accepts(best_rejected.score)
+                else f"probability under the operating point {self.policy.threshold:.3f}"
+            )
         return Trace(
             analysis=question.as_dict(),
             policy=self.policy.version,
@@ -263,7 +268,10 @@ def _why_declined(best: Candidate | None, threshold: float) -> str:
         return "no passage was retrieved"
     if best.featured.ineligible:
         return f"no retrieved sentence fits: the best {best.featured.ineligible}"
-    return f"the best sentence scored {best.score:.3f}, under the threshold {threshold:.3f}"
+    return (
+        f"the best sentence's probability {best.score:.3f} is under the operating point "
+        f"{threshold:.3f}"
+    )
 
 
 def not_found(part: Question) -> str:

@@ -3,7 +3,8 @@
 A candidate is one sentence of a retrieved passage with its context: the article's title and
 date and the sentence before it. Each feature is a number in [0, 1] with a name, so that the
 policy (`qa.answer.policy`) can weigh them and the trace can show them. A candidate that misses
-one of the question's hard constraints (a year or a day) is marked ineligible with the reason.
+one of the question's hard constraints (a year or a day), or that states no figure (no date) of
+its own for a "how many" ("when") question, is marked ineligible with the reason.
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ FEATURES = (
     "kind_x_support",
     "kind_x_similarity",
     "question_length",  # the question's terms / 20, at most 1: long questions share less
+    "subject_sentence",  # the sentence itself (not the one before) holds a rarest term
+    "support_before",  # idf-weighted share of the question's terms in the sentence before
+    "heading",  # short and without closing punctuation: a heading or a caption, not a statement
+    "length",  # the sentence's terms / 40, at most 1
+    "position",  # where the sentence starts in its article: characters / 2000, at most 1
     # against the other candidates of the same question (0 for the best of them)
     "support_gap",
     "similarity_gap",
@@ -66,10 +72,14 @@ EVIDENCE = frozenset(
     }
 )
 AGAINST = frozenset({"other_year", "is_question"})
-_COUNTED = frozenset({"year", "day", "quantity"})  # the constraints checked against facts
+_COUNTED = frozenset({"year", "day", "quantity"})
+# what a sentence must state itself to answer "how many"/"when" (the question's own excepted)
+_STATED = {"number": "figure", "date": "date or year"}  # the constraints checked against facts
 _NO_FACTS = Facts(frozenset(), frozenset(), frozenset(), ())
 _RELATIVE = {"support_gap": "support", "similarity_gap": "similarity"}
 _ASKED_MARK = re.compile(r"[?？]\s*[”\"'’)）]*\s*$")
+_CLOSED = re.compile(r"[.!?。！？;；:：…]\s*[”\"'’)）]*\s*$")  # a sentence that ends as one
+_HEADING_TERMS = 12
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,7 @@ class Context:
     title: str
     date: dt.date | None
     before: str
+    offset: int = 0  # where the sentence starts in the article's cleaned text
 
 
 @dataclass(frozen=True)
@@ -127,6 +138,8 @@ def featurise(
     for c in question.hard:
         if not c.met(held, whole):
             return Featured({}, f"does not mention {c.text}")
+    if question.asks in _STATED and not holds_kind(question, sentence):
+        return Featured({}, f"states no {_STATED[question.asks]} of its own")
     soft = [c for c in checkable if c.kind not in ("year", "day")]
     met = sum(c.met(held, whole) for c in soft)
     asked_years = {c.value for c in question.hard if c.kind == "year"}
@@ -158,6 +171,11 @@ def featurise(
     values["kind_x_support"] = values["kind"] * values["support"]
     values["kind_x_similarity"] = values["kind"] * values["similarity"]
     values["question_length"] = min(1.0, len(question.terms) / 20)
+    values["subject_sentence"] = float(not anchors or bool(anchors & own))
+    values["support_before"] = sum(w for t, w in weights.items() if t in before) / total
+    values["heading"] = float(len(own) <= _HEADING_TERMS and not _CLOSED.search(sentence))
+    values["length"] = min(1.0, len(own) / 40)
+    values["position"] = min(1.0, context.offset / 2000)
     return Featured(values, None)
 
 

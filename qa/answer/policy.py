@@ -1,30 +1,32 @@
-"""The answer policy: one logistic score over a candidate's named features, the cut-off above
-which a sentence answers, and the cut-off above which a sentence supports an LLM's cited claim
-(`qa.answer.citations`). Its parameters are fitted on tuning data by `python -m qa.train.fit`
-(the citation cut-off by `qa.train.citation_fit`) and stored in `policy.json` beside this
-module; nothing here is tuned by hand.
+"""The answer policy: the reader (`qa.answer.reader`) that scores a candidate sentence, the
+cut-off above which a sentence answers, and the cut-off above which a sentence supports an
+LLM's cited claim (`qa.answer.citations`). It is fitted on training data by `python -m
+qa.train` (the citation cut-off by `qa.train.citation_fit`) and stored in `policy.json` beside
+this module, with its model card (`policy.md`); nothing here is tuned by hand.
 """
 
 from __future__ import annotations
 
 import json
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from qa.answer.features import FEATURES
+from qa.answer.reader import Reader, parse_reader
 from qa.errors import ConfigError
 
 
 @dataclass(frozen=True)
 class Policy:
-    """Weights per feature, a bias and the thresholds on the resulting probability."""
+    """The reader and the thresholds on its probability."""
 
-    weights: dict[str, float]
-    bias: float
+    reader: Reader
     threshold: float
     version: str
     fitted_on: dict[str, Any]
@@ -32,10 +34,13 @@ class Policy:
     # answer threshold stands in
     citation_threshold: float | None = None
 
+    def scores(self, featured: Sequence[dict[str, float]]) -> np.ndarray:
+        """The probability, for each candidate's feature values, that the sentence answers."""
+        return self.reader.predict(self.reader.rows(featured))
+
     def score(self, values: dict[str, float]) -> float:
         """The probability that a sentence with these feature values answers the question."""
-        z = self.bias + sum(w * values.get(name, 0.0) for name, w in self.weights.items())
-        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+        return float(self.scores([values])[0])
 
     def accepts(self, score: float) -> bool:
         """Whether a score is high enough to answer."""
@@ -54,9 +59,6 @@ class Policy:
         """The data-file form of the policy."""
         return {
             "version": self.version,
-            "features": list(self.weights),
-            "weights": [round(w, 6) for w in self.weights.values()],
-            "bias": round(self.bias, 6),
             "threshold": round(self.threshold, 6),
             **(
                 {"citation_threshold": round(self.citation_threshold, 6)}
@@ -64,6 +66,7 @@ class Policy:
                 else {}
             ),
             "fitted_on": self.fitted_on,
+            "reader": self.reader.to_json(),
         }
 
 
@@ -73,10 +76,8 @@ DEFAULT_FILE = "policy.json"
 def parse_policy(data: dict[str, Any], where: str) -> Policy:
     """A Policy from its JSON form; ConfigError when it does not match today's features."""
     try:
-        names, weights = list(data["features"]), [float(w) for w in data["weights"]]
         policy = Policy(
-            weights=dict(zip(names, weights, strict=True)),
-            bias=float(data["bias"]),
+            reader=parse_reader(data["reader"]),
             threshold=float(data["threshold"]),
             version=str(data["version"]),
             fitted_on=dict(data.get("fitted_on", {})),
@@ -86,14 +87,13 @@ def parse_policy(data: dict[str, Any], where: str) -> Policy:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(
-            f"{where} is not a valid answer policy ({exc}): "
-            "re-fit it with `python -m qa.train.fit`"
+            f"{where} is not a valid answer policy ({exc}): re-fit it with `python -m qa.train`"
         ) from None
-    unknown = set(policy.weights) - set(FEATURES)
-    if unknown:
+    if policy.reader.features != FEATURES:
         raise ConfigError(
-            f"{where} weighs features this version does not compute "
-            f"({', '.join(sorted(unknown))}): re-fit it with `python -m qa.train.fit`"
+            f"{where} was fitted on other features than this version computes "
+            f"({', '.join(sorted(set(policy.reader.features) ^ set(FEATURES)))}): "
+            "re-fit it with `python -m qa.train`"
         )
     return policy
 

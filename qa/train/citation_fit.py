@@ -10,7 +10,7 @@ evidence's. The first two must verify and the last three must not.
 
 `fit_citation_threshold` checks every mode's answers on the dev split and picks the policy's
 `citation_threshold`: the cut-off on the claim–sentence score that gets the most modes right.
-`python -m qa.train.fit` calls it; `python -m qa.train.citation_fit` prints what it would pick
+`python -m qa.train` calls it; `python -m qa.train.citation_fit` prints what it would pick
 for the shipped policy. tests/scripted_llm.py serves the same answers from an OpenAI-compatible
 endpoint, so what the tests measure is what the threshold was fitted on.
 """
@@ -205,7 +205,7 @@ def fit_citation_threshold(
     """The citation threshold for `policy` (default: the pipeline's) that gets the most of the
     scripted answers to `items` (dev items only) right; prints the verified rate of each mode.
 
-    In `python -m qa.train.fit`, after the weights are fitted: `replace(policy,
+    In `python -m qa.train`, after the reader is fitted: `replace(policy,
     citation_threshold=fit_citation_threshold(seeds_pipeline, dev_items, policy))`.
     """
     if any(item.split != "dev" for item in items):
