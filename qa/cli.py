@@ -231,10 +231,10 @@ def evaluate(
              qa eval --rgb tune --rgb-set en --no-seeds
              qa eval --rgb check --rgb-set zh --distractors crud-news --no-seeds
     """
-    from qa.eval.evaluation import evaluate as run
     from qa.eval.reports import rgb_rows, summary_rows
     from qa.eval.rgb_eval import RGBConfig
     from qa.eval.rgb_scale import scale_lines, scale_rows
+    from qa.eval.run import evaluate as run
 
     if rgb_split is None and (distractors or distractor_limit):
         raise ConfigError("--distractors mixes articles into RGB's corpora: add --rgb")
@@ -351,8 +351,7 @@ def bench(
 
     from qa.config import Settings
     from qa.errors import ConfigError
-    from qa.eval import bench as bench_module
-    from qa.eval import bench_corpora, bench_report
+    from qa.eval import bench_corpora, bench_report, bench_run
     from qa.index.embeddings import make_embedder
 
     if corpus is not None and preset is not None:
@@ -368,7 +367,7 @@ def bench(
     else:
         corpora = bench_corpora.folder_corpora(corpus or settings.articles_dir, cache, numbers)
     embedder = make_embedder(settings)
-    rows = bench_module.run_bench(
+    rows = bench_run.run_bench(
         corpora,
         embedder,
         questions=questions,

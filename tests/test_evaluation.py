@@ -11,12 +11,12 @@ from qa.errors import ConfigError
 from qa.eval.evaluation import (
     EvalItem,
     Row,
-    evaluate,
     fact_hits,
     first_gold_rank,
     load_dataset,
     metrics,
 )
+from qa.eval.run import evaluate
 from qa.models import Answer, Citation, Passage
 from qa.pipeline import QAPipeline
 

@@ -24,7 +24,7 @@ import pytest
 
 from qa.answer.llm import HOLD_BACK
 from qa.errors import BackendError
-from qa.eval.evaluation import evaluate
+from qa.eval.run import evaluate
 from qa.index.chroma_server import exit_status, free_port
 from qa.models import Answer
 from qa.pipeline import QAPipeline

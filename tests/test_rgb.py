@@ -14,7 +14,6 @@ import pytest
 from click.testing import CliRunner
 
 from qa.errors import ConfigError
-from qa.eval.evaluation import check_gate, load_thresholds
 from qa.eval.rgb import (
     RGBItem,
     build_corpus,
@@ -26,6 +25,7 @@ from qa.eval.rgb import (
 )
 from qa.eval.rgb_eval import RGBRow, RGBRun, hit_rank, rgb_metrics, run_rgb
 from qa.eval.rgb_scale import RGBScale, distractors_from, kept_copy, leaking_articles, scale_lines
+from qa.eval.run import check_gate, load_thresholds
 from qa.index.embeddings import Embedder
 from qa.models import Answer, Passage
 

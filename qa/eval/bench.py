@@ -285,27 +285,3 @@ def ours_settings(corpus: Corpus, **changes: Any) -> Settings:
         feedback_file=corpus.work / "feedback.jsonl",
         **changes,
     )
-
-
-def run_bench(
-    corpora: list[Corpus],
-    embedder: Embedder,
-    *,
-    questions: int = 150,
-    cold_runs: int = 3,
-    server_at: str | None = "",
-    reingest: bool = False,
-    say: Say = print,
-) -> list[Row]:
-    """Every corpus in turn, both systems; then our asks through `chroma run` at the corpus
-    labelled `server_at` ('' = the last, None = none)."""
-    from qa.eval.bench_server import bench_server
-
-    embedder.embed_query("warm up")  # model loading is no ask's latency
-    rows: list[Row] = []
-    for corpus in corpora:
-        found, asked = bench_size(corpus, embedder, questions, cold_runs, reingest, say)
-        rows += found
-        if server_at is not None and corpus.label == (server_at or corpora[-1].label):
-            rows.append(bench_server(corpus, found[0].articles, embedder, asked, say))
-    return rows
