@@ -15,6 +15,7 @@ from qa.eval.evaluation import (
     first_gold_rank,
     load_dataset,
     metrics,
+    risk_coverage,
 )
 from qa.eval.run import evaluate
 from qa.models import Answer, Citation, Passage
@@ -131,3 +132,31 @@ def test_ablations_are_side_by_side_and_a_strict_gate_fails(
     assert len(result.failures) == 2 and "key_fact_recall" in result.failures[0]
     header = (tmp_path / "report.md").read_text(encoding="utf-8").split("## Headline")[1]
     assert "hybrid / extractive | dense / extractive | bm25 / extractive" in header
+
+
+def test_risk_coverage_counts_what_each_operating_point_would_answer() -> None:
+    from qa.models import Considered, Trace
+
+    def traced(probability: float, refused: bool) -> Answer:
+        seen = Considered(source="x.txt", quote="q", score=probability, features={})
+        trace = Trace(
+            analysis={},
+            policy="p",
+            threshold=0.06,
+            decision="d",
+            chosen=[] if refused else [seen],
+            best_rejected=seen if refused else None,
+        )
+        return answer("a", ["x.txt"], [], refused).model_copy(update={"trace": trace})
+
+    right = EvalItem(id="a", question="q", key_facts=[["70"]], sources=["x.txt"])
+    trap = EvalItem(id="c", question="q", type="unanswerable", answerable=False)
+    rows = [
+        Row(right, traced(0.9, False), [True], 1, True),
+        Row(right, traced(0.3, False), [False], 1, True),  # answered without the fact
+        Row(trap, traced(0.08, False), [], 1, True),  # a near miss answered
+        Row(trap, traced(0.01, True), [], 1, True),
+    ]
+    curve = {p["operating_point"]: p for p in risk_coverage(rows)}
+    assert curve[0.06] == {"operating_point": 0.06, "coverage": 0.75, "risk": round(2 / 3, 4)}
+    assert curve[0.5] == {"operating_point": 0.5, "coverage": 0.25, "risk": 0.0}

@@ -159,6 +159,40 @@ def metrics(rows: list[Row]) -> dict[str, float | None]:
     return out
 
 
+RISK_AT = (0.02, 0.06, 0.1, 0.2, 0.3, 0.5, 0.7)  # probabilities the risk–coverage table shows
+
+
+def confidence(answer: Answer) -> float | None:
+    """The reader's probability behind an extractive answer: its best chosen sentence's, or the
+    best turned-down one's when it declined (0 when nothing was retrieved); None without one."""
+    trace = answer.trace
+    if trace is None:
+        return None
+    scores = [c.score for c in trace.chosen]
+    if trace.best_rejected is not None:
+        scores.append(trace.best_rejected.score)
+    return max(scores, default=0.0)
+
+
+def risk_coverage(rows: list[Row]) -> list[dict[str, float]]:
+    """At each of RISK_AT as the operating point: coverage (the share of questions answered)
+    and risk (the share of those answers that are wrong: a key fact missing, or the question
+    unanswerable). An answer is taken as it was given; a higher point only drops answers."""
+    scored = [(c, r) for r in rows if (c := confidence(r.answer)) is not None]
+    out = []
+    for point in RISK_AT:
+        answered = [r for c, r in scored if c >= point]
+        wrong = [r for r in answered if not (r.item.should_answer and r.facts and all(r.facts))]
+        out.append(
+            {
+                "operating_point": point,
+                "coverage": round(len(answered) / len(scored), 4) if scored else 0.0,
+                "risk": round(len(wrong) / len(answered), 4) if answered else 0.0,
+            }
+        )
+    return out
+
+
 def stage_latency(rows: list[Row]) -> dict[str, dict[str, float | None]]:
     """p50/p95 in ms of each stage in Answer.timings."""
     stages = sorted({s for r in rows for s in r.answer.timings})
@@ -182,6 +216,7 @@ class EvalRun:
     by_type: dict[str, dict[str, float | None]] = field(init=False)
     by_lang: dict[str, dict[str, float | None]] = field(init=False)
     stages: dict[str, dict[str, float | None]] = field(init=False)
+    risk: list[dict[str, float]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.overall = metrics(self.rows)
@@ -190,6 +225,7 @@ class EvalRun:
         langs = sorted({r.item.lang for r in self.rows})
         self.by_lang = {g: metrics([r for r in self.rows if r.item.lang == g]) for g in langs}
         self.stages = stage_latency(self.rows)
+        self.risk = risk_coverage(self.rows)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready view for report.json."""
@@ -200,6 +236,7 @@ class EvalRun:
             "by_type": self.by_type,
             "by_lang": self.by_lang,
             "stages": self.stages,
+            "risk_coverage": self.risk,
             "items": [r.as_dict() for r in self.rows],
         }
 

@@ -70,6 +70,21 @@ def stage_rows(run: EvalRun) -> list[list[str]]:
     )
 
 
+RISK_NOTE = (
+    "Were the operating point this probability: the share of questions answered (coverage) and "
+    "the share of those answers that are wrong (risk: a key fact missing, or unanswerable). "
+    "Each answer is taken as it was given; the shipped point is the policy's threshold."
+)
+
+
+def risk_rows(run: EvalRun) -> list[list[str]]:
+    """The risk–coverage curve of a run, a row per operating point."""
+    return _table(
+        ["operating point", "coverage", "risk"],
+        [[_fmt(p["operating_point"]), _fmt(p["coverage"]), _fmt(p["risk"])] for p in run.risk],
+    )
+
+
 def _markdown(table: list[list[str]]) -> str:
     lines = ["| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
     lines += ["| " + " | ".join(row) + " |" for row in table[1:]]
@@ -160,6 +175,9 @@ def write_markdown(
             _markdown(stage_rows(main)),
             "",
         ]
+        if main.risk:
+            parts += [f"## Risk–coverage ({main.retriever})", "", RISK_NOTE, ""]
+            parts += [_markdown(risk_rows(main)), ""]
     if rgb:
         parts += ["## RGB benchmark", "", RGB_NOTE, "", _markdown(rgb_rows(rgb)), ""]
     if scale:
@@ -242,6 +260,7 @@ def _seed_sections(runs: list[EvalRun]) -> tuple[str, str]:
 {_html_table(group_rows(main.by_type, "type"))}
 <h2>Per language</h2>{_html_table(group_rows(main.by_lang, "lang"))}
 <h2>Latency</h2>{histogram}{_html_table(stage_rows(main))}
+<h2>Risk–coverage</h2><p>{html.escape(RISK_NOTE)}</p>{_html_table(risk_rows(main))}
 <h2>Every item</h2>{items}"""
     )
 
