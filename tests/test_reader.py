@@ -95,3 +95,15 @@ def test_a_chinese_question_over_an_english_article() -> None:
     assert load_policy().accepts(english), "an English answer is still an answer"
     assert features(question, "The cluster is in Pinghu.").ineligible, "no figure, no answer"
     assert english < score(question, "平湖数控机床产业集群有70家企业。"), "its own language first"
+
+
+def test_a_close_second_is_cited_too_and_training_counts_it_the_same_way() -> None:
+    from dataclasses import replace
+
+    from qa.train.decide import allowed
+
+    policy = replace(load_policy(), lead=0.1)
+    for scores, cited in (([0.9, 0.85, 0.5], 2), ([0.9, 0.85, 0.82, 0.81], 3), ([0.4], 1)):
+        assert policy.cited(scores, 3) == cited
+        assert allowed(np.array(scores), 1, 0.1) == cited
+    assert allowed(np.array([0.9, 0.89]), 6, 0.1) == 6, "a list keeps its own count"

@@ -197,7 +197,10 @@ class ExtractiveAnswerer:
         self, part: Question, ranked: list[Candidate], taken: list[Candidate], several: bool
     ) -> list[Candidate]:
         """The accepted sentences for one question (part), shaped by what it asks."""
-        most = most_sentences(part, several, self.settings.answer_sentences)
+        limit = self.settings.answer_sentences
+        most = most_sentences(part, several, limit)
+        if most == 1:  # a close second (and third) is cited too: the top one may be wrong
+            most = self.policy.cited([c.score for c in ranked], limit)
         chosen: list[Candidate] = []
         for c in ranked:
             if len(chosen) == most or not self.policy.accepts(c.score):

@@ -33,6 +33,8 @@ class Policy:
     # a claim scored with its cited sentence as the answer to it; None: not fitted yet, so the
     # answer threshold stands in
     citation_threshold: float | None = None
+    # a one-sentence answer also cites the next sentences within this of the best's probability
+    lead: float = 0.0
 
     def scores(self, featured: Sequence[dict[str, float]]) -> np.ndarray:
         """The probability, for each candidate's feature values, that the sentence answers."""
@@ -45,6 +47,13 @@ class Policy:
     def accepts(self, score: float) -> bool:
         """Whether a score is high enough to answer."""
         return score >= self.threshold
+
+    def cited(self, scores: Sequence[float], limit: int) -> int:
+        """How many sentences a one-sentence answer cites, given its candidates' probabilities
+        best first: the best, and the next ones within `lead` of it (`limit` at most)."""
+        if not len(scores):
+            return 1
+        return max(1, sum(1 for s in scores[:limit] if s >= scores[0] - self.lead))
 
     @property
     def citation_cut(self) -> float:
@@ -65,6 +74,7 @@ class Policy:
                 if self.citation_threshold is not None
                 else {}
             ),
+            "lead": round(self.lead, 6),
             "fitted_on": self.fitted_on,
             "reader": self.reader.to_json(),
         }
@@ -84,6 +94,7 @@ def parse_policy(data: dict[str, Any], where: str) -> Policy:
             citation_threshold=(
                 float(data["citation_threshold"]) if "citation_threshold" in data else None
             ),
+            lead=float(data.get("lead", 0.0)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(

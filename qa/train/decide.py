@@ -19,6 +19,9 @@ from qa.train.examples import Case
 
 GRID = np.round(np.linspace(0.01, 0.99, 99), 2)  # thresholds on the probability
 CEILING = 0.10  # false refusals allowed on a source, unless `ceilings` says otherwise
+LIMIT = 3  # most sentences of an answer (Settings.answer_sentences)
+LEADS = (0.0, 0.05, 0.1, 0.2, 0.3)  # leads tried for citing a close second
+PER_SENTENCE = 0.1  # a wider lead must win this much accuracy for each sentence it adds
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,17 @@ def score(cases: Sequence[Case], reader: Reader) -> list[Scored]:
     return out
 
 
-def outcomes(scored: Sequence[Scored], grid: np.ndarray = GRID) -> dict[str, np.ndarray]:
+def allowed(scores: np.ndarray, most: int, lead: float, limit: int = LIMIT) -> int:
+    """How many of a part's candidates (best first) an answer may take: `most`, or for a
+    one-sentence part the best and the next ones within `lead` of it (as `Policy.cited`)."""
+    if most != 1 or not len(scores):
+        return most
+    return max(1, int((scores[:limit] >= scores[0] - lead).sum()))
+
+
+def outcomes(
+    scored: Sequence[Scored], grid: np.ndarray = GRID, lead: float = 0.0
+) -> dict[str, np.ndarray]:
     """Per source, at every threshold of `grid`: accuracy (answered, and the sentences taken
     hold every gold part), rejection (unanswerable and declined) and false refusals
     (answerable and declined), as a 3 × thresholds array (nan where a source has none)."""
@@ -69,6 +82,7 @@ def outcomes(scored: Sequence[Scored], grid: np.ndarray = GRID) -> dict[str, np.
         answered = np.zeros(len(grid), dtype=bool)
         covered: np.ndarray | None = None
         for scores, holds, most in case.parts:
+            most = allowed(scores, most, lead)
             top, gold = scores[:most], holds.shape[1]
             taken = (top[None, :] >= grid[:, None]).sum(axis=1)
             running = np.logical_or.accumulate(holds[:most], axis=0)
@@ -137,3 +151,31 @@ def risk_coverage(scored: Sequence[Scored], grid: np.ndarray = GRID) -> list[dic
         }
         for t, a, r in zip(grid, answered_at, right_at, strict=True)
     ]
+
+
+def sentences(scored: Sequence[Scored], threshold: float, lead: float) -> float:
+    """Sentences per answered question at `threshold` with `lead`."""
+    counts = [
+        sum(int((s[: allowed(s, most, lead)] >= threshold).sum()) for s, _, most in case.parts)
+        for case in scored
+        if case.best >= threshold
+    ]
+    return float(np.mean(counts)) if counts else 0.0
+
+
+def choose_lead(scored: Sequence[Scored], threshold: float) -> float:
+    """The widest lead of LEADS each of whose steps won at least PER_SENTENCE accuracy (pooled
+    over `scored`) for every sentence it added per answer."""
+    point = np.array([threshold])
+
+    def accuracy(lead: float) -> float:
+        rights = [outcomes([c], point, lead)[c.source][0, 0] for c in scored if c.should_answer]
+        return float(np.mean(rights)) if rights else 0.0
+
+    chosen, best, length = LEADS[0], accuracy(LEADS[0]), sentences(scored, threshold, LEADS[0])
+    for lead in LEADS[1:]:
+        gain, more = accuracy(lead) - best, sentences(scored, threshold, lead) - length
+        if more > 0 and gain / more < PER_SENTENCE:
+            break
+        chosen, best, length = lead, best + gain, length + more
+    return chosen
