@@ -45,3 +45,18 @@ def test_an_example_question_is_answered_as_shown(seeded: QAPipeline, question: 
     assert not answer.refused, answer.text
     assert source in {c.source for c in answer.citations} and words in answer.text
     assert_citations_are_verbatim(answer)
+
+
+@pytest.mark.parametrize(
+    ("question", "lead"),
+    [
+        ("How many enterprises are in the Pinghu CNC machine tool cluster?", "70 enterprises — "),
+        ("When was Haichen Precision Machinery established?", "1998 — "),
+    ],
+)
+def test_the_asked_figure_or_year_leads_the_answer(
+    seeded: QAPipeline, question: str, lead: str
+) -> None:
+    answer = seeded.ask(question)
+    assert answer.text.startswith(lead)
+    assert lead.split(" —")[0] in answer.citations[0].quote, "taken from the cited sentence"

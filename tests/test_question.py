@@ -182,3 +182,14 @@ def test_a_figure_answers_with_the_unit_asked_for(
     its figure at once, so the 名 of 报名 further on is no head count."""
     assert features(question, with_unit).values["unit"] == 1.0
     assert features(question, without).values["unit"] == 0.0
+
+
+def test_the_asked_value_is_read_only_when_the_sentence_states_one() -> None:
+    from qa.answer.extractive import asked_value
+
+    number = analyse("How many enterprises are in the cluster?")
+    assert asked_value(number, "With more than 70 enterprises, it grew.") == "70 enterprises"
+    assert asked_value(number, "It had 60 enterprises in 2021 and 70 enterprises now.") is None
+    when = analyse("When was the company established in Pinghu?")
+    assert asked_value(when, "The company, established in 1998, makes parts.") == "1998"
+    assert asked_value(analyse("什么是两业融合？"), "两业融合是指……") is None

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa.answer.citations import cite
+from qa.answer.facts import figures_with_unit, years_in
 from qa.answer.features import (
     Context,
     Featured,
@@ -191,6 +192,9 @@ class ExtractiveAnswerer:
             offset = c.hit.record.start
             citations.append(cite(n, c.hit.record, c.start - offset, c.end - offset, True))
         pieces += [not_found(part) for part in missing]
+        value = None if question.parts else asked_value(question, picked[0].text)
+        if value is not None:  # the asked figure or year itself first, then its evidence
+            pieces.insert(0, f"{value} —")
         return Draft(text=" ".join(pieces), refused=False, citations=citations, trace=trace)
 
     def _choose(
@@ -275,6 +279,18 @@ def _why_declined(best: Candidate | None, threshold: float) -> str:
         f"the best sentence's probability {best.score:.3f} is under the operating point "
         f"{threshold:.3f}"
     )
+
+
+def asked_value(question: Question, sentence: str) -> str | None:
+    """The figure with its unit a "how many" question asks for, or the year a "when" question
+    asks for, as the sentence writes it, when the sentence states exactly one such."""
+    if question.asks == "number" and question.unit:
+        found = set(figures_with_unit(sentence, question.unit))
+    elif question.asks == "date":
+        found = {y for y in years_in(sentence) if y[:4] not in question.text}
+    else:
+        return None
+    return found.pop() if len(found) == 1 else None
 
 
 def not_found(part: Question) -> str:

@@ -220,12 +220,26 @@ def figure_with_unit(text: str, unit: str) -> bool:
     "$10.4 billion"): the unit pattern within a few characters around the figure. A Chinese
     unit follows its figure at once ("3.71万人", "500余名"), so it is looked for in the next
     few characters only: a 名 further on is more likely 报名 than a head count."""
+    return bool(figures_with_unit(text, unit))
+
+
+def figures_with_unit(text: str, unit: str) -> list[str]:
+    """Each figure in `text` that comes with the unit asked for, as written with it
+    ("70 enterprises", "3.71万人"; see `figure_with_unit`)."""
     pattern = _unit_pattern(unit)
     reach = _UNIT_REACH_ZH if has_cjk(text) else _UNIT_REACH_EN
+    out = []
     for m in _ANY_FIGURE.finditer(text):
-        if pattern.search(text[max(0, m.start() - 2) : m.end() + reach]):
-            return True
-    return False
+        start = max(0, m.start() - 2)
+        found = pattern.search(text[start : m.end() + reach])
+        if found:
+            out.append(text[m.start() : max(m.end(), start + found.end())].strip())
+    return out
+
+
+def years_in(text: str) -> list[str]:
+    """The years `text` states, as written ("1998", "2022年")."""
+    return [m.group(0).strip() for m in _YEAR.finditer(text)]
 
 
 @lru_cache(maxsize=256)
