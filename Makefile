@@ -34,7 +34,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 # a folder is only ever complete: the build goes to a temporary one that is renamed at the end
 $(LLAMA_WHEELS)/FLAGS: | $(BIN)/python
-	@echo "building llama-cpp-python $(LLAMA_VERSION) (about 13 min on 2 cores, once per flag set)"
+	@echo "building llama-cpp-python $(LLAMA_VERSION) (3-4 min on 2 cores, once per flag set)"
 	@echo "CMAKE_ARGS=$(LLAMA_CMAKE_ARGS)"
 	rm -rf $(LLAMA_WHEELS).partial && mkdir -p $(LLAMA_WHEELS).partial
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \

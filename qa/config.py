@@ -194,6 +194,12 @@ class Settings(BaseSettings):
         60.0, gt=0, description="Seconds a waiting question waits before it is told it is busy."
     )
 
+    @property
+    def articles_in_home(self) -> bool:
+        """Whether the articles folder lies in a data home (not a clone's seeds/): one Delta QA
+        may make on first use, where a folder named elsewhere must already exist."""
+        return self.home != Path() and self.articles_dir.parent == self.home
+
     def api_key(self) -> str:
         """The API key's value for a client (never logged); local servers need none."""
         return self.openai_api_key.get_secret_value() if self.openai_api_key else "not-needed"

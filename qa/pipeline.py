@@ -109,11 +109,10 @@ class QAPipeline:
         elif folder:
             folders = [Path(f) for f in folder]
         else:
-            home, articles = self.settings.home, self.settings.articles_dir
-            if home != Path() and articles.parent == home:
-                articles.mkdir(parents=True, exist_ok=True)  # the data home's own, not a typo
+            if self.settings.articles_in_home:
+                self.settings.articles_dir.mkdir(parents=True, exist_ok=True)
             self.settings.uploads_dir.mkdir(parents=True, exist_ok=True)
-            folders = [articles, self.settings.uploads_dir]
+            folders = [self.settings.articles_dir, self.settings.uploads_dir]
         report = ingest(self.store, folders, rebuild=rebuild, progress=progress)
         self._loaded(self.store.generation())
         return report

@@ -54,7 +54,7 @@ class Llama:
     def death(self) -> str | None:
         """None while the server runs; else how it ended, its CPU line and the end of its log."""
         code = self.process.poll()
-        return None if code is None else died(f"{exit_status(code)}", self.log)
+        return None if code is None else died(exit_status(code), self.log)
 
     def generate(self) -> None:
         """One short chat completion: the first generation is where an AMX build crashes."""

@@ -204,7 +204,7 @@ class ExtractiveAnswerer:
         limit = self.settings.answer_sentences
         most = most_sentences(part, several, limit)
         if most == 1:  # a close second (and third) is cited too: the top one may be wrong
-            most = self.policy.cited([c.score for c in ranked], limit)
+            most = self.policy.cited([c.score for c in ranked[:limit]], limit)
         chosen: list[Candidate] = []
         for c in ranked:
             if len(chosen) == most or not self.policy.accepts(c.score):

@@ -72,9 +72,9 @@ EVIDENCE = frozenset(
     }
 )
 AGAINST = frozenset({"other_year", "is_question"})
-_COUNTED = frozenset({"year", "day", "quantity"})
+_COUNTED = frozenset({"year", "day", "quantity"})  # the constraints checked against facts
 # what a sentence must state itself to answer "how many"/"when" (the question's own excepted)
-_STATED = {"number": "figure", "date": "date or year"}  # the constraints checked against facts
+_STATED = {"number": "figure", "date": "date or year"}
 _NO_FACTS = Facts(frozenset(), frozenset(), frozenset(), ())
 _RELATIVE = {"support_gap": "support", "similarity_gap": "similarity"}
 _ASKED_MARK = re.compile(r"[?？]\s*[”\"'’)）]*\s*$")

@@ -49,11 +49,8 @@ class Policy:
         return score >= self.threshold
 
     def cited(self, scores: Sequence[float], limit: int) -> int:
-        """How many sentences a one-sentence answer cites, given its candidates' probabilities
-        best first: the best, and the next ones within `lead` of it (`limit` at most)."""
-        if not len(scores):
-            return 1
-        return max(1, sum(1 for s in scores[:limit] if s >= scores[0] - self.lead))
+        """How many sentences a one-sentence answer cites (see `within_lead`)."""
+        return within_lead(scores, self.lead, limit)
 
     @property
     def citation_cut(self) -> float:
@@ -81,6 +78,15 @@ class Policy:
 
 
 DEFAULT_FILE = "policy.json"
+
+
+def within_lead(scores: Sequence[float] | np.ndarray, lead: float, limit: int) -> int:
+    """How many sentences a one-sentence answer cites, given its candidates' probabilities
+    best first: the best, and the next ones within `lead` of it, `limit` at most (1 when there
+    are none). The answerer and the training's outcomes count them with this one rule."""
+    if not len(scores):
+        return 1
+    return sum(1 for s in scores[:limit] if s >= scores[0] - lead)
 
 
 def parse_policy(data: dict[str, Any], where: str) -> Policy:

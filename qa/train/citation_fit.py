@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> None:
     from qa.answer.policy import load_policy
     from qa.config import Settings
     from qa.eval.evaluation import load_dataset
-    from qa.pipeline import QAPipeline
+    from qa.train.examples import seeds_pipeline
 
     parser = argparse.ArgumentParser(
         prog="python -m qa.train.citation_fit", description=__doc__.split("\n\n")[0]
@@ -238,9 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", type=Path, default=Path(".qa-cache"))
     parser.add_argument("--policy", type=Path, default=None, help="a policy file to fit for")
     args = parser.parse_args(argv)
-    settings = Settings(backend="extractive")
-    pipeline = QAPipeline(settings.model_copy(update={"index_dir": args.cache / "seeds-index"}))
-    pipeline.ingest(str(settings.articles_dir))
+    pipeline = seeds_pipeline(Settings(backend="extractive"), args.cache)
     fit_citation_threshold(pipeline, load_dataset(args.dataset, "dev"), load_policy(args.policy))
 
 

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qa.answer.policy import within_lead
 from qa.answer.reader import Reader
+from qa.config import Settings
 from qa.train.examples import Case
 
 GRID = np.round(np.linspace(0.01, 0.99, 99), 2)  # thresholds on the probability
 CEILING = 0.10  # false refusals allowed on a source, unless `ceilings` says otherwise
-LIMIT = 3  # most sentences of an answer (Settings.answer_sentences)
+LIMIT: int = Settings.model_fields["answer_sentences"].default  # most sentences of an answer
 LEADS = (0.0, 0.05, 0.1, 0.2, 0.3)  # leads tried for citing a close second
 PER_SENTENCE = 0.1  # a wider lead must win this much accuracy for each sentence it adds
 
@@ -65,10 +67,8 @@ def score(cases: Sequence[Case], reader: Reader) -> list[Scored]:
 
 def allowed(scores: np.ndarray, most: int, lead: float, limit: int = LIMIT) -> int:
     """How many of a part's candidates (best first) an answer may take: `most`, or for a
-    one-sentence part the best and the next ones within `lead` of it (as `Policy.cited`)."""
-    if most != 1 or not len(scores):
-        return most
-    return max(1, int((scores[:limit] >= scores[0] - lead).sum()))
+    one-sentence part as many as `within_lead` cites."""
+    return within_lead(scores, lead, limit) if most == 1 else most
 
 
 def outcomes(
@@ -116,8 +116,8 @@ def operating_point(
     for source, values in table.items():
         refused = np.nan_to_num(values[2])
         within &= refused <= ceilings.get(source, CEILING) + 1e-9
-    allowed = np.flatnonzero(within)
-    return float(grid[allowed[-1]]) if len(allowed) else float(grid[0])
+    passing = np.flatnonzero(within)
+    return float(grid[passing[-1]]) if len(passing) else float(grid[0])
 
 
 def at(
@@ -132,13 +132,15 @@ def at(
     }
 
 
-def risk_coverage(scored: Sequence[Scored], grid: np.ndarray = GRID) -> list[dict[str, float]]:
+def risk_coverage(
+    scored: Sequence[Scored], grid: np.ndarray = GRID, lead: float = 0.0
+) -> list[dict[str, float]]:
     """Over all questions, at every threshold: coverage (the share answered) and risk (the share
     of those answers that are wrong: a gold part missing, or the question unanswerable)."""
     right_at = np.zeros(len(grid))
     answered_at = np.zeros(len(grid))
     for case in scored:
-        table = outcomes([case], grid)[case.source]
+        table = outcomes([case], grid, lead)[case.source]
         answered = 1 - table[2] if case.should_answer else 1 - table[1]
         answered_at += answered
         right_at += np.nan_to_num(table[0]) if case.should_answer else 0

@@ -26,7 +26,7 @@ import json
 import pickle
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,19 +105,42 @@ def instance(
     return Case(source, answer, parts)
 
 
-def seed_cases(settings: Settings, dataset: Path, cache: Path) -> list[Case]:
-    """The seeds' dev split over the seed articles (an index of their own in the cache)."""
+def seeds_pipeline(settings: Settings, cache: Path) -> QAPipeline:
+    """A pipeline over the seed articles with an index of its own in the cache, up to date."""
     pipeline = QAPipeline(settings.model_copy(update={"index_dir": cache / "seeds-index"}))
     pipeline.ingest(str(settings.articles_dir))
-    out = []
-    for item in load_dataset(dataset, "dev"):
-        alternatives = [normalise(a) for fact in item.key_facts for a in fact]
+    return pipeline
 
-        def holds(text: str, alts: list[str] = alternatives) -> list[bool]:
-            return [any(a in normalise(text) for a in alts)]  # a key fact: key-fact recall
 
-        out.append(instance(pipeline, item.question, holds, "seeds", item.should_answer))
-    return out
+def gold_of(answers: Iterable[str]) -> tuple[str, ...]:
+    """The answers as matched in text: normalised, without empty ones."""
+    return tuple(a for a in (normalise(x) for x in answers) if a)
+
+
+def holding(gold: tuple[str, ...]) -> Callable[[str], list[bool]]:
+    """Whether a text holds one of the `gold` answers (`gold_of`), the one gold part of a
+    question."""
+
+    def holds(text: str) -> list[bool]:
+        flat = normalise(text)
+        return [any(a in flat for a in gold)]
+
+    return holds
+
+
+def seed_cases(settings: Settings, dataset: Path, cache: Path) -> list[Case]:
+    """The seeds' dev split over the seed articles (a key fact held: key-fact recall)."""
+    pipeline = seeds_pipeline(settings, cache)
+    return [
+        instance(
+            pipeline,
+            item.question,
+            holding(gold_of(a for fact in item.key_facts for a in fact)),
+            "seeds",
+            item.should_answer,
+        )
+        for item in load_dataset(dataset, "dev")
+    ]
 
 
 def rgb_cases(settings: Settings, bench: Path, cache: Path) -> list[Case]:
@@ -192,30 +215,22 @@ def read_source(bench: Path, name: str, folder: Path) -> list[Question]:
     return out
 
 
-def holding(answers: tuple[str, ...]) -> tuple[str, ...]:
-    """The answers as matched in text: normalised, without empty ones."""
-    return tuple(a for a in (normalise(x) for x in answers) if a)
-
-
 def cases_of(
     pipeline: QAPipeline, questions: list[Question], texts: dict[str, str], rng: random.Random
-) -> Iterator[tuple[Question, Case]]:
+) -> Iterator[Case]:
     """Each question as a Case over the whole source; answerable ones of a source without
     unanswerables again over the source without the paragraphs holding their answer."""
     everything = frozenset(texts)
     own_negatives = any(not q.answers for q in questions)
     for question in questions:
-        gold = holding(question.answers)
-
-        def holds(text: str, gold: tuple[str, ...] = gold) -> list[bool]:
-            flat = normalise(text)
-            return [any(a in flat for a in gold)]
-
+        gold = gold_of(question.answers)
+        holds = holding(gold)
         source = f"{question.source}:{split_of(question)}"
-        yield question, instance(pipeline, question.text, holds, source, bool(gold))
+        yield instance(pipeline, question.text, holds, source, bool(gold))
         if gold and not own_negatives and rng.random() < _NEGATIVE_SHARE:
+            # `texts` are normalised already, as `gold` is
             kept = frozenset(n for n in everything if not any(a in texts[n] for a in gold))
-            yield question, instance(pipeline, question.text, holds, source, False, Filters(kept))
+            yield instance(pipeline, question.text, holds, source, False, Filters(kept))
 
 
 def build(bench: Path, cache: Path, name: str, limit: int | None, dataset: Path) -> Path:
@@ -226,9 +241,11 @@ def build(bench: Path, cache: Path, name: str, limit: int | None, dataset: Path)
     out.parent.mkdir(parents=True, exist_ok=True)
     if name in DOMAIN:
         settings = Settings(backend="extractive")
-        domain = seed_cases(settings, dataset, cache) if name == "seeds-dev" else []
-        if name == "rgb-tune":
-            domain = rgb_cases(settings, bench, cache)
+        domain = (
+            seed_cases(settings, dataset, cache)
+            if name == "seeds-dev"
+            else rgb_cases(settings, bench, cache)
+        )
         out.write_bytes(pickle.dumps(domain))
         return out
     folder = cache / "train" / name / "articles"
@@ -244,7 +261,7 @@ def build(bench: Path, cache: Path, name: str, limit: int | None, dataset: Path)
     texts = {p.name: normalise(p.read_text(encoding="utf-8")) for p in folder.glob("*.txt")}
     rng = random.Random(_SEED)
     started = time.perf_counter()
-    cases = [case for _, case in cases_of(pipeline, questions, texts, rng)]
+    cases = list(cases_of(pipeline, questions, texts, rng))
     print(f"{name}: {len(cases)} cases in {time.perf_counter() - started:.0f} s")
     out.write_bytes(pickle.dumps(cases))
     return out

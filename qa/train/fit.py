@@ -22,6 +22,7 @@ import argparse
 import datetime as dt
 import json
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -33,8 +34,16 @@ from qa.answer.features import AGAINST, EVIDENCE, FEATURES
 from qa.answer.policy import Policy
 from qa.answer.reader import Reader
 from qa.config import Settings
-from qa.train.decide import at, choose_lead, operating_point, outcomes, risk_coverage, score
-from qa.train.examples import DOMAIN, SOURCES, Case, build, load_cases
+from qa.train.decide import (
+    Scored,
+    at,
+    choose_lead,
+    operating_point,
+    outcomes,
+    risk_coverage,
+    score,
+)
+from qa.train.examples import DOMAIN, SOURCES, Case, build, load_cases, seeds_pipeline
 
 DOMAIN_WEIGHT = 3.0  # an in-domain question (seeds, RGB) weighs this many qa-train questions
 CEILINGS = {"seeds": 0.05}  # false refusals allowed, by source; CEILING elsewhere
@@ -117,12 +126,11 @@ def export(trees: Sequence[np.ndarray], baseline: float) -> Reader:
     )
 
 
-def held_out_figures(cases: Sequence[Case], reader: Reader) -> dict[str, dict[str, float]]:
+def held_out_figures(scored: Sequence[Scored]) -> dict[str, dict[str, float]]:
     """Per validation source: how often the top sentence holds the answer (of the answerable
     questions, and of those whose answer is among the candidates), and the AUC of the best
     score as a test of answerable against unanswerable."""
     out = {}
-    scored = score(cases, reader)
     for source in sorted({c.source for c in scored}):
         mine = [c for c in scored if c.source == source]
         yes = [c for c in mine if c.should_answer]
@@ -206,7 +214,6 @@ def card(policy: Policy, used: dict[str, float]) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Build the cases (cached), fit the reader, pick the operating point, write the files."""
     from qa.eval.evaluation import load_dataset
-    from qa.pipeline import QAPipeline
     from qa.train.citation_fit import fit_citation_threshold
 
     parser = argparse.ArgumentParser(
@@ -225,24 +232,21 @@ def main(argv: list[str] | None = None) -> None:
     reader, used = fit_reader([c for c in cases if in_training(c)], args.seed)
     valid = [c for c in cases if in_validation(c)]
     scored = score(valid, reader)
+    held = [c for c in scored if c.source.endswith(":valid")]
     threshold = operating_point(outcomes(scored), CEILINGS)
-    lead = choose_lead([c for c in scored if c.source.endswith(":valid")], threshold)
-    table = outcomes(scored, lead=lead)
-    counts: dict[str, int] = {}
-    for case in cases:
-        counts[case.source] = counts.get(case.source, 0) + 1
+    lead = choose_lead(held, threshold)
+    settings = Settings(backend="extractive")
     fitted: dict[str, Any] = {
-        "cases": counts,
+        "cases": dict(Counter(case.source for case in cases)),
         "seed": args.seed,
-        "embedding_model": Settings().embedding_backend,
-        "outcomes": at(table, threshold),
-        "held_out": held_out_figures([c for c in valid if c.source.endswith(":valid")], reader),
-        "risk_coverage": risk_coverage(scored)[::5],
+        "embedding_model": settings.embedding_backend,
+        "outcomes": at(outcomes(scored, lead=lead), threshold),
+        "held_out": held_out_figures(held),
+        "risk_coverage": risk_coverage(scored, lead=lead)[::5],
         "features_used": used,
     }
     policy = Policy(reader, threshold, "reader-" + dt.date.today().isoformat(), fitted, lead=lead)
-    settings = Settings(backend="extractive")
-    seeds = QAPipeline(settings.model_copy(update={"index_dir": args.cache / "seeds-index"}))
+    seeds = seeds_pipeline(settings, args.cache)
     dev = load_dataset(args.dataset, "dev")
     policy = replace(policy, citation_threshold=fit_citation_threshold(seeds, dev, policy))
     fitted["seconds"] = round(time.perf_counter() - started)
