@@ -16,6 +16,7 @@ import numpy as np
 
 from qa.answer.citations import CitationChecker
 from qa.answer.extractive import Draft, ExtractiveAnswerer
+from qa.answer.followups import is_follow_up, standalone
 from qa.answer.policy import load_policy
 from qa.answer.question import Question, analyse
 from qa.answer.retrieval import Filters, Hit, Mode, Retriever
@@ -29,7 +30,6 @@ from qa.errors import (
     IndexEmptyError,
     QuestionError,
 )
-from qa.followups import is_follow_up, standalone
 from qa.index.embeddings import Embedder, make_embedder
 from qa.index.store import Store
 from qa.models import Answer, ArticleInfo, Passage

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from qa.admission import Admission
+from qa.app.admission import Admission
 
 
 def hold(

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from qa.app.render import escape
+from qa.app.ui import ChatPage, Turn
 from qa.eval.evaluation import load_dataset
 from qa.index.embeddings import Embedder
 from qa.pipeline import QAPipeline
-from qa.render import escape
-from qa.ui import ChatPage, Turn
 
 from .conftest import DATA, make_pipeline
 
@@ -151,7 +151,7 @@ def test_articles_tab_lists_every_article_and_shows_its_text(page: ChatPage) -> 
 def test_a_full_chat_says_it_is_busy_inside_the_chat(page: ChatPage) -> None:
     import gradio as gr
 
-    from qa.ui import BUSY
+    from qa.app.ui import BUSY
 
     page.gate.most_waiting = 0  # no room to wait: every question past the slots is told
     box, messages, turns = ask(page, PINGHU_Q)[-1]

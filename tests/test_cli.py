@@ -104,7 +104,7 @@ def test_eval_prints_a_table_writes_reports_and_gates(project: Path) -> None:
 
 
 def test_printed_answer_marks_an_unverified_citation(capsys: pytest.CaptureFixture[str]) -> None:
-    from qa.cli import _print_answer
+    from qa.app.cli import _print_answer
     from qa.models import Answer, Citation
 
     def citation(n: int, verified: bool) -> Citation:

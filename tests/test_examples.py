@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from qa.app.ui import EXAMPLES
 from qa.pipeline import QAPipeline
-from qa.ui import EXAMPLES
 
 from .test_answers import DELTA, PINGHU, assert_citations_are_verbatim
 

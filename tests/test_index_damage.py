@@ -205,14 +205,14 @@ def _cli(tmp: Path, articles: Path, embedder: Remembering, args: list[str]) -> R
     """Run `qa ARGS` as a new process would: nothing of the index is held open before it."""
     pipe = make_pipeline(tmp, articles, embedder)  # type: ignore[arg-type]
     Store(pipe.settings, pipe.embedder).reload(reopen=True)  # drops chromadb's cached handle
-    import qa.cli
+    import qa.app.cli
 
-    original = qa.cli._pipeline
-    qa.cli._pipeline = lambda: pipe
+    original = qa.app.cli._pipeline
+    qa.app.cli._pipeline = lambda: pipe
     try:
-        return CliRunner().invoke(qa.cli.main, args)
+        return CliRunner().invoke(qa.app.cli.main, args)
     finally:
-        qa.cli._pipeline = original
+        qa.app.cli._pipeline = original
         pipe.store.reload(reopen=True)
 
 

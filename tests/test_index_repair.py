@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from qa.cli import main
+from qa.app.cli import main
 from qa.errors import IndexDamagedError
 from qa.index.embeddings import Embedder
 from qa.index.keyword import KeywordIndex
@@ -146,7 +146,7 @@ def test_a_running_pipeline_sees_an_ingest_finished_by_another_process(
     for thread in threads:
         thread.start()
     done = subprocess.run(
-        [sys.executable, "-m", "qa.cli", "ingest"],
+        [sys.executable, "-m", "qa.app.cli", "ingest"],
         env=env,
         capture_output=True,
         text=True,
@@ -220,7 +220,7 @@ def test_a_kill_at_every_step_of_the_write_phase_is_repaired(
         "QA_FAULT_POINT": point,
     }
     killed = subprocess.run(
-        [sys.executable, "-m", "qa.cli", "ingest"], env=env, capture_output=True, timeout=300
+        [sys.executable, "-m", "qa.app.cli", "ingest"], env=env, capture_output=True, timeout=300
     )
     assert killed.returncode == -signal.SIGKILL
     assert fresh(pipe).store.problems()  # the kill is seen, whatever state it left

@@ -17,11 +17,11 @@ from pydantic import SecretStr
 from qa.answer.llm import WITHHELD, format_passages
 from qa.answer.prompts import load_prompt
 from qa.answer.retrieval import Hit
+from qa.app.render import render_answer
 from qa.errors import BackendError, ConfigError
 from qa.index.chroma_server import free_port
 from qa.models import Answer
 from qa.pipeline import QAPipeline
-from qa.render import render_answer
 
 from .fake_llm import FakeLLM
 

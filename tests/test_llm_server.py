@@ -199,7 +199,7 @@ def test_killed_server_gives_a_clear_error(seeded: QAPipeline, tmp_path: Path) -
 
 
 def test_chat_page_streams_the_llm_answer(seeded: QAPipeline, llama_url: str) -> None:
-    from qa.ui import ChatPage
+    from qa.app.ui import ChatPage
 
     steps = list(
         ChatPage(on(seeded, llama_url)).respond("Describe the Pinghu CNC machine tool cluster.", [])

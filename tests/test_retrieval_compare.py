@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from qa import cli
 from qa.answer.retrieval import fuse
+from qa.app import cli
 from qa.eval.retrieval_compare import hybrid_rankings
 
 BENCH = Path(__file__).resolve().parents[1] / ".." / "shared" / "benchmarks"

@@ -226,7 +226,7 @@ def test_run_rgb_end_to_end_on_the_first_english_questions(
 def test_qa_eval_rgb_writes_the_rgb_table_into_the_same_reports(
     tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from qa import cli
+    from qa.app import cli
 
     monkeypatch.setattr(cli, "_pipeline", lambda: make_pipeline(tmp_path, SEEDS, embedder))
     out, cache = tmp_path / "out", tmp_path / "cache"
@@ -313,7 +313,7 @@ def test_the_verdict_says_within_or_not_within_005() -> None:
 def test_qa_eval_rgb_with_crud_news_distractors_reports_both_side_by_side(
     tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from qa import cli
+    from qa.app import cli
 
     monkeypatch.setattr(cli, "_pipeline", lambda: make_pipeline(tmp_path, SEEDS, embedder))
     out, cache = tmp_path / "out", tmp_path / "cache"

@@ -232,7 +232,7 @@ def cold_ask(settings: Settings, question: str, runs: int) -> float:
     for _ in range(runs):
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "qa.cli", "ask", question],
+            [sys.executable, "-m", "qa.app.cli", "ask", question],
             env=env,
             check=True,
             capture_output=True,

@@ -71,7 +71,7 @@ def run(kills: int, articles: Path, work: Path, seed: int) -> list[Round]:
     embedder = make_embedder(settings)  # loaded once for every repair in this process
     QAPipeline(settings, embedder).ingest(str(folder))
     env = {**os.environ, "QA_ARTICLES_DIR": str(folder), "QA_INDEX_DIR": str(work / "index")}
-    command = [sys.executable, "-m", "qa.cli", "ingest", str(folder)]
+    command = [sys.executable, "-m", "qa.app.cli", "ingest", str(folder)]
     clock = time.perf_counter()
     subprocess.run(command, env=env, capture_output=True, timeout=600, check=False)
     span = time.perf_counter() - clock  # an ingest with nothing to do: start-up dominates

@@ -1,4 +1,4 @@
-"""Load test of a running chat page: `python -m qa.load URL --clients N --seconds S`.
+"""Load test of a running chat page: `python -m qa.app.load URL --clients N --seconds S`.
 
 It starts nothing itself. N clients each ask questions in a loop for S seconds through the
 page's own chat event (the one the Ask button fires, through Gradio's queue), and every reply
@@ -77,8 +77,8 @@ class LoadReport:
 def classify(messages: Any) -> tuple[Kind, str]:
     """The kind of a finished chat reply, from the page's chat messages (the last one is the
     reply to the question just asked)."""
-    from qa.render import escape
-    from qa.ui import BUSY
+    from qa.app.render import escape
+    from qa.app.ui import BUSY
 
     try:
         content = messages[-1]["content"]
@@ -128,7 +128,7 @@ def run_load(
     its next question as soon as the previous one is answered, until the time is up (a question
     asked before then may take up to `timeout` more seconds). A client told the chat is busy
     waits `busy_pause` seconds before it asks again."""
-    from qa.ui import EXAMPLES
+    from qa.app.ui import EXAMPLES
 
     asked = list(questions or EXAMPLES)
     report = LoadReport(clients, seconds)
@@ -162,7 +162,7 @@ def run_load(
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit code (1 when a reply was an error or a time-out)."""
     parser = argparse.ArgumentParser(
-        prog="python -m qa.load",
+        prog="python -m qa.app.load",
         description="Drive a running chat page (`qa chat`) with concurrent clients.",
     )
     parser.add_argument("url", nargs="?", default="http://127.0.0.1:7860/", help="chat page URL")

@@ -20,21 +20,21 @@ offline_environment()  # gradio and huggingface_hub read these switches when the
 import gradio as gr  # noqa: E402
 from gradio.events import api as gr_api  # noqa: E402
 
-from qa.admission import Admission  # noqa: E402
 from qa.answer.retrieval import Mode  # noqa: E402
-from qa.corpus.embed import IngestProgress  # noqa: E402
-from qa.errors import QAError, QuestionError  # noqa: E402
-from qa.feedback import record_feedback  # noqa: E402
-from qa.models import Answer  # noqa: E402
-from qa.pipeline import QAPipeline  # noqa: E402
-from qa.render import (  # noqa: E402
+from qa.app.admission import Admission  # noqa: E402
+from qa.app.feedback import record_feedback  # noqa: E402
+from qa.app.render import (  # noqa: E402
     escape,
     render_answer,
     render_error,
     render_partial,
     render_question,
 )
-from qa.uploads import UploadReport, add_uploads  # noqa: E402
+from qa.app.uploads import UploadReport, add_uploads  # noqa: E402
+from qa.corpus.embed import IngestProgress  # noqa: E402
+from qa.errors import QAError, QuestionError  # noqa: E402
+from qa.models import Answer  # noqa: E402
+from qa.pipeline import QAPipeline  # noqa: E402
 
 EXAMPLES = [
     "How many enterprises are in the Pinghu CNC machine tool cluster?",
@@ -302,7 +302,7 @@ def build_app(page: ChatPage) -> gr.Blocks:
 
         chat_inputs = [question, turns, mode, k, sources, since, until]
         chat_outputs = [question, chatbot, turns]
-        # one event for both triggers; callable as "/chat" (`python -m qa.load` drives it)
+        # one event for both triggers; callable as "/chat" (`python -m qa.app.load` drives it)
         # but kept out of the API page, whose documented endpoint is "/ask"
         gr.on(
             [question.submit, ask_button.click],

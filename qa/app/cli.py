@@ -146,7 +146,7 @@ def chat(host: str, port: int) -> None:
 
     Example: qa chat --port 7860   (then open http://127.0.0.1:7860)
     """
-    from qa.ui import serve
+    from qa.app.ui import serve
 
     serve(_pipeline(), host=host, port=port)
 
@@ -536,7 +536,7 @@ def _print_answer(answer: Any, as_json: bool, why: bool = False) -> None:
     if as_json:
         click.echo(json.dumps(answer.model_dump(mode="json"), ensure_ascii=False, indent=2))
         return
-    from qa.render import UNVERIFIED
+    from qa.app.render import UNVERIFIED
 
     unverified = {c.n for c in answer.citations if not c.verified}
     click.echo(
