@@ -188,8 +188,38 @@ def test_the_asked_value_is_read_only_when_the_sentence_states_one() -> None:
     from qa.answer.extractive import asked_value
 
     number = analyse("How many enterprises are in the cluster?")
-    assert asked_value(number, "With more than 70 enterprises, it grew.") == "70 enterprises"
-    assert asked_value(number, "It had 60 enterprises in 2021 and 70 enterprises now.") is None
+    assert asked_value(number, ["With more than 70 enterprises, it grew."]) == "70 enterprises"
+    assert asked_value(number, ["It had 60 enterprises in 2021 and 70 enterprises now."]) is None
     when = analyse("When was the company established in Pinghu?")
-    assert asked_value(when, "The company, established in 1998, makes parts.") == "1998"
-    assert asked_value(analyse("什么是两业融合？"), "两业融合是指……") is None
+    assert asked_value(when, ["The company, established in 1998, makes parts."]) == "1998"
+    assert asked_value(analyse("什么是两业融合？"), ["两业融合是指……"]) is None
+
+
+def test_a_list_question_gathers_its_items_across_sentences() -> None:
+    from qa.answer.extractive import asked_value
+    from qa.answer.items import gather, head_noun
+
+    question = analyse("Which industrial clusters in Jiaxing were selected as provincial clusters?")
+    assert head_noun(question) == "clusters"
+    sentences = [
+        "These clusters play a vital role in the development of Jiaxing’s advantageous "
+        "industrial clusters.",
+        "The selected industrial clusters include the parts industry cluster and Tongxiang "
+        "glass fiber industry cluster.",
+        "Its success owes much to the Pinghu CNC machine tool industry cluster, with 70 firms.",
+    ]
+    assert gather(question, sentences) == [
+        "parts industry cluster",
+        "Tongxiang glass fiber industry cluster",
+        "Pinghu CNC machine tool industry cluster",
+    ]
+    assert asked_value(question, sentences[1:2]) == (
+        "parts industry cluster; Tongxiang glass fiber industry cluster"
+    )
+    assert asked_value(question, sentences[:1]) is None, "a plural names no item"
+    zh = analyse("嘉兴哪些产业集群入选了省级特色产业集群？")
+    assert head_noun(zh) == "集群"
+    named = "平湖数控机床产业集群、海宁经编产业集群和桐乡玻璃纤维产业集群入选首批名单。"
+    items = ["平湖数控机床产业集群", "海宁经编产业集群", "桐乡玻璃纤维产业集群"]
+    assert gather(zh, [named]) == items
+    assert head_noun(analyse("哪些企业参与了项目？")) == "企业"

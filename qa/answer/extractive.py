@@ -25,6 +25,7 @@ from qa.answer.features import (
     weigh,
     with_before,
 )
+from qa.answer.items import gather
 from qa.answer.policy import Policy
 from qa.answer.question import Question
 from qa.answer.retrieval import Hit
@@ -192,8 +193,8 @@ class ExtractiveAnswerer:
             offset = c.hit.record.start
             citations.append(cite(n, c.hit.record, c.start - offset, c.end - offset, True))
         pieces += [not_found(part) for part in missing]
-        value = None if question.parts else asked_value(question, picked[0].text)
-        if value is not None:  # the asked figure or year itself first, then its evidence
+        value = None if question.parts else asked_value(question, [c.text for c in picked])
+        if value is not None:  # the asked figure, year or items themselves, then the evidence
             pieces.insert(0, f"{value} —")
         return Draft(text=" ".join(pieces), refused=False, citations=citations, trace=trace)
 
@@ -281,13 +282,17 @@ def _why_declined(best: Candidate | None, threshold: float) -> str:
     )
 
 
-def asked_value(question: Question, sentence: str) -> str | None:
-    """The figure with its unit a "how many" question asks for, or the year a "when" question
-    asks for, as the sentence writes it, when the sentence states exactly one such."""
+def asked_value(question: Question, sentences: list[str]) -> str | None:
+    """What the question asks for, as the answer's sentences write it: the figure with its
+    unit of a "how many" question or the year of a "when" question, when the first sentence
+    states exactly one such; the items of a list question, when they name two or more."""
+    if question.asks == "list":
+        items = gather(question, sentences)
+        return ("、" if question.lang == "zh" else "; ").join(items) if len(items) > 1 else None
     if question.asks == "number" and question.unit:
-        found = set(figures_with_unit(sentence, question.unit))
+        found = set(figures_with_unit(sentences[0], question.unit))
     elif question.asks == "date":
-        found = {y for y in years_in(sentence) if y[:4] not in question.text}
+        found = {y for y in years_in(sentences[0]) if y[:4] not in question.text}
     else:
         return None
     return found.pop() if len(found) == 1 else None

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from qa.tokens import STOPWORDS
+
 KINDS = ("date", "number", "person", "place", "definition", "list", "yesno")
 
 
@@ -27,6 +29,9 @@ class Lexicon:
     number_words: dict[str, float]
     months: dict[str, int]
     not_names: frozenset[str]
+    items_head: re.Pattern[str]  # the head noun of an English list question
+    items_stop: frozenset[str]  # words that end an English item on its left
+    items_stop_zh: frozenset[str]  # characters that end a Chinese item on its left
 
 
 @lru_cache(maxsize=1)
@@ -49,4 +54,7 @@ def lexicon() -> Lexicon:
         number_words={k: float(v) for k, v in raw["number_words"].items()},
         months={k: int(v) for k, v in raw["months"].items()},
         not_names=frozenset(w.lower() for w in raw["not_names"]["words"]),
+        items_head=re.compile(raw["items"]["head"], re.IGNORECASE),
+        items_stop=frozenset(raw["items"]["stop_en"]) | STOPWORDS,
+        items_stop_zh=frozenset(raw["items"]["stop_zh"]),
     )
