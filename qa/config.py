@@ -16,12 +16,14 @@ _CHECKOUT = {
     "articles": "seeds",
     "index": ".qa-index",
     "uploads": ".qa-uploads",
+    "web": ".qa-web",
     "feedback": ".qa-feedback.jsonl",
 }
 _HOME = {
     "articles": "articles",
     "index": "index",
     "uploads": "uploads",
+    "web": "web",
     "feedback": "feedback.jsonl",
 }
 
@@ -74,6 +76,24 @@ class Settings(BaseSettings):
         None, description="http://host:port of a Chroma server; unset = embedded store."
     )
     collection: str = Field("delta_qa", description="Chroma collection name.")
+
+    # Web pages (`qa ingest URL`, the chat page's address box)
+    web_dir: Path = Field(
+        default_factory=_located("web"),
+        description="Where fetched web pages are saved (one .webpage file each); ingested with "
+        "articles_dir, so a rebuild needs no network.",
+    )
+    web_timeout: float = Field(
+        15.0, gt=0, description="Seconds a web page may take to arrive, redirects included."
+    )
+    max_page_bytes: int = Field(
+        5_000_000, gt=0, description="Larger web pages are not fetched (their HTML, in bytes)."
+    )
+    web_allow_private: bool = Field(
+        False,
+        description="Let the chat page fetch loopback, private and link-local addresses "
+        "(`qa ingest URL` always may).",
+    )
 
     embed_cache_dir: Path | None = Field(
         None,

@@ -3,6 +3,7 @@
 QAError
 ├── QuestionError        the question cannot be asked (empty, too long, no words)
 ├── ArticleError         one article file cannot be ingested (it is skipped)
+│   └── PageError           a web page is refused or cannot be fetched (it is skipped)
 ├── ConfigError          a setting is wrong or an optional extra is missing
 ├── IndexStateError         the index cannot be used as it is
 │   ├── IndexMismatchError   built with another model or chunker: rebuild it
@@ -25,6 +26,11 @@ class QuestionError(QAError):
 
 class ArticleError(QAError):
     """One article file cannot be read; ingest skips it and names it."""
+
+
+class PageError(ArticleError):
+    """A web address is refused (not http(s), a private address) or its page cannot be
+    fetched (time-out, too large, an HTTP error); that page is skipped."""
 
 
 class ConfigError(QAError):

@@ -20,10 +20,12 @@ class Passage(_Frozen):
     chunk_id: str
     text: str
     score: float
+    page: int | None = None  # the page of a PDF the passage starts on
 
 
 class Citation(_Frozen):
-    """The evidence for one `[n]` in an answer: a verbatim sentence and where it is."""
+    """The evidence for one `[n]` in an answer: a verbatim sentence and where it is (the
+    article, offsets into its cleaned text and, in a PDF, the page)."""
 
     n: int
     source: str
@@ -33,6 +35,7 @@ class Citation(_Frozen):
     start: int
     end: int
     verified: bool
+    page: int | None = None  # the page of a PDF that holds the quote (where it starts)
 
 
 class Considered(_Frozen):

@@ -101,7 +101,8 @@ class QAPipeline:
         progress: Progress | None = None,
     ) -> IngestReport:
         """Bring the index in line with a folder of articles, or several (default:
-        settings.articles_dir and the chat page's uploads in settings.uploads_dir)."""
+        settings.articles_dir, the chat page's uploads in settings.uploads_dir and the saved
+        web pages in settings.web_dir)."""
         from pathlib import Path
 
         if isinstance(folder, str):
@@ -112,9 +113,37 @@ class QAPipeline:
             if self.settings.articles_in_home:
                 self.settings.articles_dir.mkdir(parents=True, exist_ok=True)
             self.settings.uploads_dir.mkdir(parents=True, exist_ok=True)
-            folders = [self.settings.articles_dir, self.settings.uploads_dir]
+            self.settings.web_dir.mkdir(parents=True, exist_ok=True)
+            folders = [self.settings.articles_dir, self.settings.uploads_dir, self.settings.web_dir]
         report = ingest(self.store, folders, rebuild=rebuild, progress=progress)
         self._loaded(self.store.generation())
+        return report
+
+    def ingest_pages(
+        self,
+        urls: Sequence[str],
+        *,
+        allow_private: bool,
+        folders: Sequence[str] | None = None,
+        rebuild: bool = False,
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        """Fetch web pages into settings.web_dir, then ingest them with `folders` (default: as
+        `ingest`). A page that cannot be fetched is in the report's `skipped`, by its address;
+        `allow_private`: whether loopback and private addresses may be fetched."""
+        from qa.corpus.web import fetch_pages
+
+        settings = self.settings
+        _, failed = fetch_pages(
+            list(urls),
+            settings.web_dir,
+            timeout=settings.web_timeout,
+            max_bytes=settings.max_page_bytes,
+            allow_private=allow_private,
+        )
+        chosen = [*folders, str(settings.web_dir)] if folders else None
+        report = self.ingest(chosen, rebuild=rebuild, progress=progress)
+        report.skipped = failed + report.skipped
         return report
 
     def refresh(self) -> None:
@@ -263,6 +292,7 @@ class QAPipeline:
                     chunk_id=h.record.id,
                     text=h.record.text,
                     score=round(h.score, 6),
+                    page=h.record.page_at(h.record.start),
                 )
                 for i, h in enumerate(hits, start=1)
             ],
@@ -352,12 +382,14 @@ class QAPipeline:
         from pathlib import Path
 
         from qa.corpus.articles import load_article
+        from qa.corpus.web import is_address, page_file
 
         entry = self.store.manifest().articles.get(source)
         if entry is None:
             raise ArticleError(f"{source} is not in the index: pick an article from the list")
+        name = page_file(source) if is_address(source) else source  # a web page's saved copy
         try:
-            return load_article(Path(entry.origin) / source, self.settings.max_article_bytes).text
+            return load_article(Path(entry.origin) / name, self.settings.max_article_bytes).text
         except OSError:
             raise ArticleError(
                 f"the file of {source} is gone: run `qa ingest` to bring the index up to date"

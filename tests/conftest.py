@@ -91,6 +91,7 @@ def make_pipeline(tmp: Path, articles: Path, embedder: Embedder, **overrides: ob
         articles_dir=articles,
         index_dir=tmp / "index",
         uploads_dir=tmp / "uploads",
+        web_dir=tmp / "web",
         feedback_file=tmp / "feedback.jsonl",
         **overrides,
     )

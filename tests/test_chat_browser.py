@@ -86,6 +86,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         QA_ARTICLES_DIR=str(SEEDS),
         QA_INDEX_DIR=str(home / "index"),
         QA_UPLOADS_DIR=str(home / "uploads"),
+        QA_WEB_DIR=str(home / "web"),
         QA_FEEDBACK_FILE=str(home / "feedback.jsonl"),
         # the key in .env is bait for the file probes; answering stays offline
         QA_BACKEND="extractive",

@@ -142,6 +142,7 @@ def test_a_running_pipeline_sees_an_ingest_finished_by_another_process(
         "QA_INDEX_DIR": str(running.settings.index_dir),
         "QA_ARTICLES_DIR": str(articles),
         "QA_UPLOADS_DIR": str(running.settings.uploads_dir),
+        "QA_WEB_DIR": str(running.settings.web_dir),
     }
     for thread in threads:
         thread.start()
@@ -217,6 +218,7 @@ def test_a_kill_at_every_step_of_the_write_phase_is_repaired(
         "QA_INDEX_DIR": str(pipe.settings.index_dir),
         "QA_ARTICLES_DIR": str(articles),
         "QA_UPLOADS_DIR": str(pipe.settings.uploads_dir),
+        "QA_WEB_DIR": str(pipe.settings.web_dir),
         "QA_FAULT_POINT": point,
     }
     killed = subprocess.run(

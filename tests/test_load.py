@@ -26,6 +26,7 @@ def small_page(seeded: QAPipeline, tmp_path_factory: pytest.TempPathFactory) -> 
         QA_ARTICLES_DIR=str(SEEDS),
         QA_INDEX_DIR=str(seeded.settings.index_dir),
         QA_UPLOADS_DIR=str(seeded.settings.uploads_dir),
+        QA_WEB_DIR=str(seeded.settings.web_dir),
         QA_FEEDBACK_FILE=str(home / "feedback.jsonl"),
         QA_BACKEND="extractive",
         QA_CHAT_CONCURRENCY="1",

@@ -147,6 +147,7 @@ def test_fifty_odd_entries_lose_no_good_article_and_each_skip_is_named(
         "QA_ARTICLES_DIR": str(folder),
         "QA_INDEX_DIR": str(tmp_path / "index"),
         "QA_UPLOADS_DIR": str(tmp_path / "uploads"),
+        "QA_WEB_DIR": str(tmp_path / "web"),
         "QA_MAX_ARTICLE_BYTES": str(LIMIT),
     }
     done = subprocess.run(

@@ -13,7 +13,7 @@ from qa.config import Settings
 @pytest.fixture
 def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty working folder, and a user data folder under tmp_path."""
-    for name in ("QA_HOME", "QA_ARTICLES_DIR", "QA_INDEX_DIR", "QA_UPLOADS_DIR"):
+    for name in ("QA_HOME", "QA_ARTICLES_DIR", "QA_INDEX_DIR", "QA_UPLOADS_DIR", "QA_WEB_DIR"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("QA_FEEDBACK_FILE", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))

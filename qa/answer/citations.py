@@ -62,6 +62,7 @@ def cite(n: int, record: ChunkRecord, start: int, end: int, verified: bool) -> C
         start=record.start + start,
         end=record.start + end,
         verified=verified,
+        page=record.page_at(record.start + start),
     )
 
 

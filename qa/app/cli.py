@@ -66,21 +66,38 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("folder", required=False, type=click.Path(path_type=Path))
+@click.argument("targets", nargs=-1)
+@click.option(
+    "--urls",
+    "url_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A text file of web addresses, one a line (blank lines and # comments are skipped).",
+)
 @click.option("--rebuild", is_flag=True, help="Drop the index and embed every article again.")
 @click.option(
     "--check", is_flag=True, help="Only check the index; print what is wrong and exit 1 if any."
 )
 @_friendly
-def ingest(folder: Path | None, rebuild: bool, check: bool) -> None:
-    """Index a folder of .txt/.md/.html articles (default: QA_ARTICLES_DIR: seeds/ when the
-    working folder holds one, else the articles/ folder of the data home, QA_HOME).
+def ingest(targets: tuple[str, ...], url_file: Path | None, rebuild: bool, check: bool) -> None:
+    """Index folders of .txt/.md/.html/.pdf/.docx articles, and web pages by address
+    (default: QA_ARTICLES_DIR: seeds/ when the working folder holds one, else the articles/
+    folder of the data home, QA_HOME; with the chat uploads and saved web pages).
 
-    Only new or changed articles are embedded; articles whose file is gone are removed.
-    An index left unfinished or damaged is rebuilt. Exits 1 when a file was skipped.
+    A web page (http:// or https:// only) is fetched, saved in QA_WEB_DIR and indexed under
+    its address, with the default folders unless folders are given too. Only new or changed
+    articles are embedded; articles whose file is gone are removed. An index left unfinished
+    or damaged is rebuilt. Exits 1 when a file or page was skipped.
 
+    \b
     Example: qa ingest seeds/ --rebuild
+             qa ingest https://example.com/news/park.html --urls more-pages.txt
     """
+    from qa.corpus.web import is_address
+
+    urls = [t for t in targets if is_address(t)]
+    folders = [t for t in targets if not is_address(t)]
+    if url_file is not None:
+        urls += _addresses(url_file)
     if check:
         store = _pipeline().store
         if not store.exists():
@@ -113,9 +130,12 @@ def ingest(folder: Path | None, rebuild: bool, check: bool) -> None:
         bar.update(task, completed=step.chunks, status=progress_line(step))
 
     try:
-        report = _pipeline().ingest(
-            str(folder) if folder else None, rebuild=rebuild, progress=progress
-        )
+        if urls:  # the user's own machine: any address they type, http(s) only
+            report = _pipeline().ingest_pages(
+                urls, allow_private=True, folders=folders, rebuild=rebuild, progress=progress
+            )
+        else:
+            report = _pipeline().ingest(folders or None, rebuild=rebuild, progress=progress)
     finally:
         if task is not None:
             bar.stop()
@@ -133,6 +153,15 @@ def ingest(folder: Path | None, rebuild: bool, check: bool) -> None:
     )
     if not report.ok:
         sys.exit(1)
+
+
+def _addresses(path: Path) -> list[str]:
+    """The web addresses listed in a file, one a line; blank lines and # comments skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--urls {path} cannot be read ({exc}): give a UTF-8 text file") from None
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
 @main.command()
@@ -552,6 +581,7 @@ def _print_answer(answer: Any, as_json: bool, why: bool = False) -> None:
         click.echo("\nSources:")
     for c in answer.citations:
         when = f", {c.date.isoformat()}" if c.date else ""
+        when += f", p. {c.page}" if c.page is not None else ""
         checked = "" if c.verified else f" (unverified: {UNVERIFIED})"
         click.echo(f"[{c.n}] {c.title} ({c.source}{when}), chars {c.start}-{c.end}{checked}")
     if why and answer.trace is not None:

@@ -68,18 +68,20 @@ def _highlighted(citation: Citation, answer: Answer) -> str:
 
 
 def render_sources(answer: Answer) -> str:
-    """The collapsible Sources section: per citation, title, date, file and marked quote."""
+    """The collapsible Sources section: per citation, title, date, file (or address), the
+    page of a PDF, and the marked quote."""
     if not answer.citations:
         return ""
     items = []
     for c in answer.citations:
         when = f" · {c.date.isoformat()}" if c.date else ""
+        page = f" · p. {c.page}" if c.page is not None else ""
         unverified = (
             "" if c.verified else f' <span class="qa-unverified">(unverified: {UNVERIFIED})</span>'
         )
         items.append(
             f'<li><span class="qa-ref">[{c.n}]</span> <b>{escape(c.title)}</b>{when} · '
-            f"<code>{escape(c.source)}</code>{unverified}"
+            f"<code>{escape(c.source)}</code>{page}{unverified}"
             f'<blockquote class="qa-passage">{_highlighted(c, answer)}</blockquote></li>'
         )
     return (

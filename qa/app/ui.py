@@ -31,6 +31,7 @@ from qa.app.render import (  # noqa: E402
     render_question,
 )
 from qa.app.uploads import UploadReport, add_uploads  # noqa: E402
+from qa.corpus.articles import FILE_SUFFIXES  # noqa: E402
 from qa.corpus.embed import IngestProgress  # noqa: E402
 from qa.errors import QAError, QuestionError  # noqa: E402
 from qa.models import Answer  # noqa: E402
@@ -210,7 +211,7 @@ class ChatPage:
     def upload(self, files: list[str] | None, progress: Any = None) -> str:
         """Add uploaded article files to the index; a Markdown summary of what happened."""
         if not files:
-            return "Choose one or more .txt, .md or .html files first."
+            return "Choose one or more .txt, .md, .html, .pdf or .docx files first."
 
         def embedding(step: IngestProgress) -> None:
             if progress is not None:
@@ -221,6 +222,34 @@ class ChatPage:
         except QAError as exc:
             return f"⚠ {escape(str(exc))}"
         return upload_summary(report)
+
+    def add_pages(self, addresses: str | None, progress: Any = None) -> str:
+        """Fetch the web pages at `addresses` (one a line) and add them to the index; a
+        Markdown summary. Only http(s) is fetched, and loopback, private and link-local
+        addresses only when QA_WEB_ALLOW_PRIVATE allows (redirects are checked the same)."""
+        from qa.corpus.web import is_address
+
+        urls = [line.strip() for line in (addresses or "").splitlines() if line.strip()]
+        if not urls:
+            return "Type one or more web addresses (https://...), one a line, first."
+
+        def embedding(step: IngestProgress) -> None:
+            if progress is not None:
+                progress((step.chunks, step.chunks_total), desc="Embedding new chunks")
+
+        settings = self.pipeline.settings
+        try:
+            ingest = self.pipeline.ingest_pages(
+                # a bare "example.com/news" is a web address too
+                [u if is_address(u) else f"https://{u}" for u in urls],
+                allow_private=settings.web_allow_private,
+                progress=embedding,
+            )
+        except QAError as exc:
+            return f"⚠ {escape(str(exc))}"
+        failed = {name for name, _ in ingest.skipped}
+        fetched = [u for u in urls if u not in failed]
+        return upload_summary(UploadReport(saved=fetched, ingest=ingest))
 
 
 def upload_summary(report: UploadReport) -> str:
@@ -292,12 +321,19 @@ def build_app(page: ChatPage) -> gr.Blocks:
             )
             text = gr.Textbox(label="Article text", lines=14, interactive=False, elem_id="text")
             files = gr.File(
-                label="Add articles (.txt, .md, .html)",
+                label="Add articles (.txt, .md, .html, .pdf, .docx)",
                 file_count="multiple",
-                file_types=[".txt", ".md", ".html", ".htm"],
+                file_types=list(FILE_SUFFIXES),
                 elem_id="upload",
             )
             add = gr.Button("Add to the index", elem_id="add")
+            addresses = gr.Textbox(
+                label="Add web pages (addresses, one a line)",
+                placeholder="https://example.com/news/industrial-park.html",
+                lines=2,
+                elem_id="addresses",
+            )
+            fetch = gr.Button("Fetch and add to the index", elem_id="fetch")
             summary = gr.Markdown(elem_id="summary")
 
         chat_inputs = [question, turns, mode, k, sources, since, until]
@@ -343,7 +379,27 @@ def build_app(page: ChatPage) -> gr.Blocks:
             upload,
             [files, sources],
             [summary, table, sources, files],
-            concurrency_limit=1,  # one index writer
+            concurrency_limit=1,  # one index writer: uploads and fetched pages take turns
+            concurrency_id="add",
+            api_visibility="private",
+        )
+
+        def pages(
+            text: str | None,
+            chosen: list[str] | None,
+            progress: gr.Progress = gr.Progress(),  # noqa: B008
+        ) -> Any:
+            message = page.add_pages(text, progress)
+            names = [a.source for a in page.pipeline.articles()]
+            kept = [name for name in chosen or [] if name in names]
+            return message, page.article_rows(), gr.Dropdown(choices=names, value=kept), ""
+
+        fetch.click(
+            pages,
+            [addresses, sources],
+            [summary, table, sources, addresses],
+            concurrency_limit=1,
+            concurrency_id="add",
             api_visibility="private",
         )
         gr_api(page.api_ask, api_name="ask")

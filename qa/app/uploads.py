@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa.corpus.articles import ARTICLE_SUFFIXES, load_article
+from qa.corpus.articles import FILE_SUFFIXES, load_article
 from qa.corpus.embed import Progress
 from qa.corpus.ingest import IngestReport
 from qa.errors import ArticleError
@@ -29,8 +29,8 @@ def check_upload(path: Path, name: str, pipeline: QAPipeline) -> None:
     settings = pipeline.settings
     if name.startswith("."):
         raise ArticleError("the file name starts with a dot (a hidden file): rename it")
-    if Path(name).suffix.lower() not in ARTICLE_SUFFIXES:
-        raise ArticleError("unsupported file type: upload .txt, .md or .html articles")
+    if Path(name).suffix.lower() not in FILE_SUFFIXES:
+        raise ArticleError(f"unsupported file type: upload {', '.join(FILE_SUFFIXES)} articles")
     size = path.stat().st_size
     if size > settings.max_upload_bytes:
         raise ArticleError(

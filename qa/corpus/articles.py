@@ -1,19 +1,25 @@
-"""Read one article file (.txt, .md, .html) and clean it into an Article with title and date."""
+"""Read one article file (.txt, .md, .html, .pdf, .docx, a saved web page) and clean it into an
+Article with title, date and, for a PDF, where each page starts."""
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import hashlib
 import os
 import re
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from qa.corpus.web import WEB_PAGE_SUFFIX
 from qa.errors import ArticleError
 
-ARTICLE_SUFFIXES = (".txt", ".md", ".html", ".htm")
+# what a user gives (a folder, an upload); a saved web page is written by `qa ingest URL`
+FILE_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
+ARTICLE_SUFFIXES = (*FILE_SUFFIXES, WEB_PAGE_SUFFIX)
 
 # Lines that are site chrome, not article text (matched against a whole, stripped line).
 _CHROME_LINE = re.compile(
@@ -59,7 +65,8 @@ _HEADER_LINES = 4  # the date of publication is looked for in the first lines on
 
 @dataclass(frozen=True)
 class Article:
-    """A cleaned article: `id` is its file name, `text` the cleaned text citations point into."""
+    """A cleaned article: `id` is its file name (a web page's: its address), `text` the
+    cleaned text citations point into, `pages` where each page starts in it (PDF only)."""
 
     id: str
     title: str
@@ -67,36 +74,99 @@ class Article:
     text: str
     sha256: str
     path: Path
+    pages: tuple[int, ...] = ()  # offset in `text` of page 1, 2, ...; () when not paged
+
+
+def page_at(starts: Sequence[int], offset: int) -> int | None:
+    """The page (from 1) that holds `offset`, given where each page starts; None unpaged.
+    A page with no text starts where the next one does, and the later one is named."""
+    if not starts:
+        return None
+    return max(1, bisect.bisect_right(starts, offset))
 
 
 def load_article(path: Path, max_bytes: int) -> Article:
     """Read and clean one article file; raise ArticleError saying why it cannot be used."""
-    if path.suffix.lower() not in ARTICLE_SUFFIXES:
+    suffix = path.suffix.lower()
+    if suffix not in ARTICLE_SUFFIXES:
         raise ArticleError(
-            f"unsupported file type {path.suffix or '(none)'}: use .txt, .md or .html"
+            f"unsupported file type {path.suffix or '(none)'}: use {', '.join(FILE_SUFFIXES)}"
         )
-    raw = _decode(read_regular(path, max_bytes))
-    if path.suffix.lower() in (".html", ".htm"):
+    data = read_regular(path, max_bytes)
+    if suffix == ".pdf":
+        from qa.corpus.documents import pdf_pages
+
+        pages = pdf_pages(data)
+        lines = [line for page in pages for line in page]
+        on_page = [n for n, page in enumerate(pages, start=1) for _ in page]
+        return _article(path.name, path, lines, on_page, len(pages))
+    if suffix == ".docx":
+        from qa.corpus.documents import docx_lines
+
+        return _article(path.name, path, docx_lines(data))
+    if suffix == WEB_PAGE_SUFFIX:
+        from qa.corpus.web import read_saved_page
+
+        page = read_saved_page(data)
+        return _article(page.url, path, page.lines, published=page.date)
+    raw = _decode(data)
+    if suffix in (".html", ".htm"):
         html_title, body = _html_to_text(raw)
         lines = ([html_title] if html_title else []) + body.splitlines()
     else:
         lines = raw.splitlines()
-        if path.suffix.lower() == ".md":
+        if suffix == ".md":
             lines = [_strip_markdown(line) for line in lines]
-    title, published, paragraphs = _clean_lines(lines)
-    if title and not paragraphs:  # one paragraph, no title line: its first sentence is the title
-        title, paragraphs = _first_sentence(title), [title]
-    if not paragraphs:
+    return _article(path.name, path, lines)
+
+
+def _article(
+    article_id: str,
+    path: Path,
+    lines: list[str],
+    on_page: list[int] | None = None,
+    page_count: int = 0,
+    published: date | None = None,
+) -> Article:
+    """The Article of cleaned `lines`: the first kept line is its title. `on_page` gives each
+    line's page, from which the offset where each page starts in the text is found."""
+    found, kept = _clean_lines(lines)
+    if len(kept) == 1:  # one paragraph, no title line: its first sentence is the title
+        kept = [(kept[0][0], _first_sentence(kept[0][1])), kept[0]]
+    if not kept:
         raise ArticleError("no article text left after removing site chrome (is the file empty?)")
-    text = "\n\n".join([title, *paragraphs])
+    text = "\n\n".join(line for _, line in kept)
+    starts: tuple[int, ...] = ()
+    if on_page is not None:
+        starts = _page_starts(kept, on_page, page_count, len(text))
     return Article(
-        id=path.name,
-        title=title,
-        date=published,
+        id=article_id,
+        title=kept[0][1],
+        date=published or found,
         text=text,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         path=path,
+        pages=starts,
     )
+
+
+def _page_starts(
+    kept: list[tuple[int, str]], on_page: list[int], page_count: int, end: int
+) -> tuple[int, ...]:
+    """Where each page starts in the text joined from `kept` lines (by their input index)."""
+    first: dict[int, int] = {}
+    offset = 0
+    for index, line in kept:
+        first.setdefault(on_page[index], offset)
+        offset += len(line) + 2  # the paragraph break
+    starts = [0] * page_count
+    following = end  # a page without text starts where the next page with text does
+    for page in range(page_count, 0, -1):
+        following = first.get(page, following)
+        starts[page - 1] = following
+    if starts:
+        starts[0] = 0  # the title and anything before the first kept line are on page 1
+    return tuple(starts)
 
 
 def read_regular(path: Path, max_bytes: int) -> bytes:
@@ -192,11 +262,12 @@ def _strip_markdown(line: str) -> str:
     return re.sub(r"(\*\*|__|`)", "", line)
 
 
-def _clean_lines(lines: list[str]) -> tuple[str, date | None, list[str]]:
-    """Drop chrome, pull the title and the publication date out of the header lines."""
-    kept: list[str] = []
+def _clean_lines(lines: list[str]) -> tuple[date | None, list[tuple[int, str]]]:
+    """Drop chrome and pull the publication date out of the header lines: the date, and each
+    kept line (the title first) with its index in `lines`."""
+    kept: list[tuple[int, str]] = []
     published: date | None = None
-    for line in lines:
+    for index, line in enumerate(lines):
         line = _SPACES.sub(" ", line).strip().lstrip("•·").strip()
         line = _CHROME_TAIL.sub("", line).strip()
         if not line or _CHROME_LINE.match(line):
@@ -208,10 +279,8 @@ def _clean_lines(lines: list[str]) -> tuple[str, date | None, list[str]]:
                 line = found[1]
                 if not line:
                     continue
-        kept.append(line)
-    if not kept:
-        return "", published, []
-    return kept[0], published, kept[1:]
+        kept.append((index, line))
+    return published, kept
 
 
 def _header_date(line: str, *, is_title: bool) -> tuple[date, str] | None:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa.corpus.articles import ARTICLE_SUFFIXES, Article, load_article
+from qa.corpus.articles import ARTICLE_SUFFIXES, FILE_SUFFIXES, Article, load_article, page_at
 from qa.corpus.chunking import Chunk, chunk_article, split_sentences
 from qa.corpus.embed import Progress, Staging, embed_records
 from qa.errors import ArticleError, ConfigError, IndexDamagedError, IndexLockedError
@@ -83,7 +83,7 @@ def read_folder(folder: Path, max_bytes: int) -> tuple[list[Article], list[tuple
         ):
             continue  # a subfolder is not part of the corpus
         if path.suffix.lower() not in ARTICLE_SUFFIXES:
-            skipped.append((path.name, f"unsupported file type: use {', '.join(ARTICLE_SUFFIXES)}"))
+            skipped.append((path.name, f"unsupported file type: use {', '.join(FILE_SUFFIXES)}"))
             continue
         # realpath, not resolve(): a link loop must be skipped with a reason, not raise
         if path.is_symlink() and not Path(os.path.realpath(path)).is_relative_to(inside):
@@ -273,4 +273,15 @@ def _record(article: Article, chunk: Chunk) -> ChunkRecord:
         chunk.end,
         chunk.text,
         tuple(split_sentences(chunk.text)),
+        _chunk_pages(article.pages, chunk.start, chunk.end),
     )
+
+
+def _chunk_pages(starts: tuple[int, ...], start: int, end: int) -> tuple[tuple[int, int], ...]:
+    """(page, start offset) of the page a chunk [start, end) starts on and of each page that
+    starts inside it."""
+    first = page_at(starts, start)
+    if first is None:
+        return ()
+    inside = [(n, s) for n, s in enumerate(starts, start=1) if start < s < end and n > first]
+    return ((first, starts[first - 1]), *inside)

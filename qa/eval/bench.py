@@ -227,6 +227,7 @@ def cold_ask(settings: Settings, question: str, runs: int) -> float:
         "QA_INDEX_DIR": str(settings.index_dir),
         "QA_ARTICLES_DIR": str(settings.articles_dir),
         "QA_UPLOADS_DIR": str(settings.uploads_dir),
+        "QA_WEB_DIR": str(settings.web_dir),
     }
     times = []
     for _ in range(runs):
@@ -282,6 +283,7 @@ def ours_settings(corpus: Corpus, **changes: Any) -> Settings:
         articles_dir=corpus.folder,
         index_dir=index,
         uploads_dir=corpus.work / "uploads",
+        web_dir=corpus.work / "web",
         feedback_file=corpus.work / "feedback.jsonl",
         **changes,
     )

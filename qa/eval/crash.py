@@ -67,7 +67,9 @@ def run(kills: int, articles: Path, work: Path, seed: int) -> list[Round]:
     shutil.copytree(articles, folder)
     first = sorted(folder.iterdir())[0]
     shutil.move(first, spare)  # comes and goes
-    settings = Settings(articles_dir=folder, index_dir=work / "index", uploads_dir=work / "up")
+    settings = Settings(
+        articles_dir=folder, index_dir=work / "index", uploads_dir=work / "up", web_dir=work / "web"
+    )
     embedder = make_embedder(settings)  # loaded once for every repair in this process
     QAPipeline(settings, embedder).ingest(str(folder))
     env = {**os.environ, "QA_ARTICLES_DIR": str(folder), "QA_INDEX_DIR": str(work / "index")}

@@ -152,6 +152,7 @@ def pipeline_for(
         articles_dir=corpus,
         index_dir=index_dir,
         uploads_dir=uploads,
+        web_dir=uploads / "web",
         # with a Chroma server, index_dir does not separate the vectors: the collection does
         collection=f"{base.settings.collection}-rgb-{name}",
     )

@@ -56,6 +56,19 @@ class ChunkRecord:
     end: int
     text: str
     sentences: Spans  # (start, end) of each sentence, relative to `text`
+    # (page, offset in the article where it starts) of the page the chunk starts on and of
+    # each page that starts inside it; () when the article has no pages (not a PDF)
+    pages: tuple[tuple[int, int], ...] = ()
+
+    def page_at(self, offset: int) -> int | None:
+        """The page of the article that holds `offset` (an article offset inside this chunk),
+        None when the article has no pages."""
+        page = None
+        for number, start in self.pages:
+            if page is not None and start > offset:
+                break
+            page = number
+        return page
 
     @property
     def day(self) -> dt.date | None:
@@ -463,4 +476,5 @@ def _read_rows(array: np.ndarray, start: int, end: int) -> np.ndarray:
 def _record(data: dict[str, Any]) -> ChunkRecord:
     """A record from its JSON line (spans come back as lists)."""
     data["sentences"] = tuple((int(s), int(e)) for s, e in data["sentences"])
+    data["pages"] = tuple((int(p), int(s)) for p, s in data.get("pages", ()))
     return ChunkRecord(**data)

@@ -72,10 +72,7 @@ class VectorStore:
                 self.collection.upsert(
                     ids=[r.id for r in batch],
                     embeddings=vectors[i : i + _BATCH],
-                    metadatas=[
-                        {"source": r.source, "date": r.date, "start": r.start, "end": r.end}
-                        for r in batch
-                    ],
+                    metadatas=[_metadata(r) for r in batch],
                 )
 
     def delete(self, chunk_ids: list[str]) -> None:
@@ -234,3 +231,18 @@ class VectorStore:
                 system.stop()
         self._client = None
         self._collection = None
+
+
+def _metadata(record: ChunkRecord) -> dict[str, str | int]:
+    """Where a chunk comes from, as Chroma keeps it: the article, its date, the offsets, and
+    the page it starts on (a PDF's chunks only: Chroma holds no None)."""
+    metadata: dict[str, str | int] = {
+        "source": record.source,
+        "date": record.date,
+        "start": record.start,
+        "end": record.end,
+    }
+    page = record.page_at(record.start)
+    if page is not None:
+        metadata["page"] = page
+    return metadata

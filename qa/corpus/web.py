@@ -1,0 +1,228 @@
+"""Web pages as articles: check an address, fetch the page within a time and size limit,
+keep a saved copy under its address, and extract its title, date and main text (trafilatura).
+
+A page is saved as `<host>-<hash of the address>.webpage`, a small JSON file holding the
+address the user gave, the address it was finally read from, when, and the HTML. The article's
+id is the address the user gave, so a citation names it; the saved copy is what ingest reads
+(an index rebuild needs no network) and what a later fetch of the same address replaces.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import ipaddress
+import json
+import os
+import re
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from qa.errors import ArticleError, PageError
+
+WEB_PAGE_SUFFIX = ".webpage"
+SCHEMES = ("http", "https")
+MAX_REDIRECTS = 5
+_CHUNK = 65536
+
+
+@dataclass(frozen=True)
+class SavedPage:
+    """A fetched page as ingest reads it back: its address, title, date and text lines."""
+
+    url: str
+    title: str
+    date: dt.date | None
+    lines: list[str]
+
+
+def is_address(target: str) -> bool:
+    """Whether a command-line target is a web address (it has a scheme) and not a folder."""
+    return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", target))
+
+
+def check_scheme(url: str) -> str:
+    """The address with its scheme and host checked: only http(s) pages are fetched."""
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in SCHEMES:
+        raise PageError(
+            f"only http:// and https:// pages are fetched, not {parts.scheme or 'a bare'}: "
+            "give the page's web address"
+        )
+    if not parts.hostname:
+        raise PageError("the address has no host name: write it as https://host/path")
+    return url.strip()
+
+
+def check_host(url: str, allow_private: bool) -> None:
+    """Refuse an address whose host resolves to a loopback, private, link-local or other
+    non-public address, unless `allow_private` (QA_WEB_ALLOW_PRIVATE)."""
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise PageError(f"the host {host} cannot be found ({exc}): check the address") from None
+    if allow_private:
+        return
+    for info in infos:
+        if not is_public(str(info[4][0])):
+            raise PageError(
+                f"{host} is a loopback, private or link-local address ({info[4][0]}), which "
+                "the chat page does not fetch: set QA_WEB_ALLOW_PRIVATE=true to allow it"
+            )
+
+
+def is_public(address: str) -> bool:
+    """Whether an IP address is a public, routable one (not loopback, private, link-local,
+    shared, reserved, multicast or unspecified); an IPv4 address mapped into IPv6 counts as
+    the IPv4 address."""
+    ip = ipaddress.ip_address(address.split("%")[0])  # a zone index ("fe80::1%eth0") is not part
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def fetch(url: str, *, timeout: float, max_bytes: int, allow_private: bool) -> tuple[str, bytes]:
+    """The final address and the body of the page at `url`, following up to MAX_REDIRECTS
+    redirects, each checked like the address itself; PageError saying why not."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        for _ in range(MAX_REDIRECTS + 1):
+            check_host(check_scheme(url), allow_private)
+            try:
+                with client.stream("GET", url, headers={"User-Agent": "delta-qa"}) as response:
+                    if response.is_redirect:
+                        url = urljoin(url, response.headers.get("location", ""))
+                        continue
+                    if response.status_code >= 400:
+                        raise PageError(
+                            f"the server answered {response.status_code} "
+                            f"{response.reason_phrase}: check the address"
+                        )
+                    return url, _body(response, max_bytes, deadline, timeout)
+            except httpx.TimeoutException:
+                raise PageError(
+                    f"no complete answer within {timeout:g} s: try again later, or raise "
+                    "QA_WEB_TIMEOUT"
+                ) from None
+            except httpx.HTTPError as exc:
+                raise PageError(f"it could not be fetched ({exc}): check the address") from None
+    raise PageError(f"more than {MAX_REDIRECTS} redirects: give the page's final address")
+
+
+def _body(response: Any, max_bytes: int, deadline: float, timeout: float) -> bytes:
+    """The body, read in pieces and given up once it passes `max_bytes` or the deadline (a
+    server that trickles bytes never times out a read)."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise PageError(_too_large(int(declared), max_bytes))
+    body = bytearray()
+    for piece in response.iter_raw(_CHUNK):
+        body += piece
+        if len(body) > max_bytes:
+            raise PageError(_too_large(len(body), max_bytes, at_least=True))
+        if time.monotonic() > deadline:
+            raise PageError(
+                f"no complete answer within {timeout:g} s: try again later, or raise QA_WEB_TIMEOUT"
+            )
+    return bytes(body)
+
+
+def _too_large(size: int, limit: int, at_least: bool = False) -> str:
+    more = "over " if at_least else ""
+    return f"the page is {more}{size:,} bytes, over the {limit:,}-byte limit (QA_MAX_PAGE_BYTES)"
+
+
+def page_file(url: str) -> str:
+    """The file name a page's saved copy has: its host, then a hash of its address."""
+    host = re.sub(r"[^A-Za-z0-9.-]", "_", urlsplit(url).hostname or "page")[:60]
+    digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
+    return f"{host}-{digest}{WEB_PAGE_SUFFIX}"
+
+
+def save_page(folder: Path, url: str, final_url: str, body: bytes) -> Path:
+    """Keep a fetched page in `folder` (written aside, then renamed); the copy's path."""
+    from trafilatura.utils import decode_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {
+        "url": url,
+        "final_url": final_url,
+        "fetched": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "html": decode_file(body),
+    }
+    path = folder / page_file(url)
+    partial = folder / f".{path.name}.part"  # dot files are not ingested
+    partial.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+    os.replace(partial, path)
+    return path
+
+
+def fetch_pages(
+    urls: list[str], folder: Path, *, timeout: float, max_bytes: int, allow_private: bool
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Fetch and save each page into `folder`: the addresses saved, and (address, reason)
+    for each that was not (an earlier saved copy of it is kept)."""
+    saved: list[str] = []
+    failed: list[tuple[str, str]] = []
+    for url in dict.fromkeys(u.strip() for u in urls if u.strip()):
+        try:
+            final, body = fetch(
+                url, timeout=timeout, max_bytes=max_bytes, allow_private=allow_private
+            )
+            read_page(url, final, body)  # a page with no article text is not kept
+            save_page(folder, url, final, body)
+            saved.append(url)
+        except ArticleError as exc:
+            failed.append((url, str(exc)))
+    return saved, failed
+
+
+def read_saved_page(data: bytes) -> SavedPage:
+    """A saved page read back and extracted; ArticleError when it is damaged or holds no text."""
+    try:
+        record = json.loads(data.decode("utf-8"))
+        url, html = str(record["url"]), str(record["html"])
+        final = str(record.get("final_url", url))
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError):
+        raise ArticleError(
+            "a damaged saved web page: delete it and fetch the page again with `qa ingest URL`"
+        ) from None
+    return extract(url, final, html)
+
+
+def read_page(url: str, final_url: str, body: bytes) -> SavedPage:
+    """The article in a fetched body (see `extract`)."""
+    from trafilatura.utils import decode_file
+
+    return extract(url, final_url, decode_file(body))
+
+
+def extract(url: str, final_url: str, html: str) -> SavedPage:
+    """The title, publication date and main text of a news page (trafilatura)."""
+    import trafilatura
+
+    document = trafilatura.bare_extraction(
+        html, url=final_url, with_metadata=True, include_comments=False, include_tables=True
+    )
+    text = getattr(document, "text", None) or ""
+    if not text.strip():
+        raise ArticleError("no article text was found on the page (is it a news article?)")
+    title = getattr(document, "title", None) or ""
+    lines = text.splitlines()
+    if title and lines and lines[0].strip() == title.strip():
+        lines = lines[1:]  # the headline is the title, not a paragraph
+    published = None
+    with_date = getattr(document, "date", None)
+    if with_date:
+        try:
+            published = dt.date.fromisoformat(str(with_date)[:10])
+        except ValueError:
+            published = None
+    return SavedPage(url, title, published, [title, *lines] if title else lines)
