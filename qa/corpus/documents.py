@@ -14,9 +14,10 @@ from qa.errors import ArticleError
 # CJK punctuation and full-width forms
 _WIDE = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]")
 _ENDS_SENTENCE = re.compile(r"[.!?。！？；;:：”’\"')）」』]$")
-# A line narrower than this share of the page's usual line ends its paragraph when it ends a
+# A line narrower than this share of the page's full line ends its paragraph when it ends a
 # sentence; one narrower than the second share (a heading, a byline) ends it in any case.
 _SHORT, _HEADING = 0.85, 0.5
+_SIZE_CHANGE = 0.1  # a font size this much larger or smaller than the paragraph's starts anew
 
 
 def pdf_pages(data: bytes) -> list[list[str]]:
@@ -31,7 +32,7 @@ def pdf_pages(data: bytes) -> list[list[str]]:
                 "the PDF is encrypted and needs a password: save a copy without one "
                 "(print to PDF, or `qpdf --decrypt`) and ingest that"
             )
-        pages = [_paragraphs(page.extract_text() or "") for page in reader.pages]
+        pages = [_paragraphs(_sized_lines(page)) for page in reader.pages]
     except ArticleError:
         raise
     except Exception as exc:  # pypdf raises many kinds of error on a malformed file
@@ -53,31 +54,50 @@ def _opens_without_password(reader: Any) -> bool:
         return False
 
 
+def _sized_lines(page: Any) -> list[tuple[str, float]]:
+    """The text lines of a PDF page, each with the largest font size drawn on it (pypdf hands
+    each piece of text it outputs to a visitor, with its font size and matrices)."""
+    lines: list[tuple[str, float]] = [("", 0.0)]
+
+    def visit(text: str, cm: list[float], tm: list[float], _font: Any, size: float) -> None:
+        drawn = size * abs(tm[3] * cm[3]) or size  # Tf 1 scaled by the text matrix is common
+        for i, piece in enumerate(text.split("\n")):
+            if i:
+                lines.append(("", 0.0))
+            line, largest = lines[-1]
+            lines[-1] = (line + piece, max(largest, drawn) if piece.strip() else largest)
+
+    page.extract_text(visitor_text=visit)
+    return [(line.strip(), size) for line, size in lines]
+
+
 def _width(line: str) -> int:
     """A line's width in Latin characters: a CJK character is drawn twice as wide."""
     return len(line) + len(_WIDE.findall(line))
 
 
-def _paragraphs(text: str) -> list[str]:
-    """The wrapped lines of one page joined back into paragraphs.
+def _paragraphs(lines: list[tuple[str, float]]) -> list[str]:
+    """The wrapped lines of one page, each with its font size, joined back into paragraphs.
 
     A PDF holds lines, not paragraphs, and a sentence wrapped over two lines must stay one
-    sentence. A line ends its paragraph when it is clearly shorter than the page's usual
-    line (its median width) and ends a sentence, or is much shorter (a heading)."""
-    lines = [line.strip() for line in text.splitlines()]
-    widths = [_width(line) for line in lines if line]
+    sentence. A change of font size (a title, a heading) ends a paragraph; so does a blank
+    line, and a line that ends a sentence when it is clearly shorter than the page's full
+    line, or any line much shorter than that (a heading in the body's size). A full line is
+    the upper quartile of the page's line widths: most lines of running text are full, and the last
+    lines of paragraphs, the headings and a wide title are the minority on either side."""
+    widths = [_width(line) for line, _ in lines if line]
     if not widths:
         return []
-    usual = statistics.median(widths)
+    usual = statistics.quantiles(widths, n=4, method="inclusive")[2] if widths[1:] else widths[0]
     paragraphs: list[str] = []
-    current = ""
-    for line in lines:
-        if not line:
-            if current:
-                paragraphs.append(current)
+    current, current_size = "", 0.0
+    for line, size in lines:
+        if current and (not line or abs(size - current_size) > _SIZE_CHANGE * current_size):
+            paragraphs.append(current)
             current = ""
+        if not line:
             continue
-        current = _join(current, line) if current else line
+        current, current_size = (_join(current, line), current_size) if current else (line, size)
         width = _width(line)
         if width < _HEADING * usual or (width < _SHORT * usual and _ENDS_SENTENCE.search(line)):
             paragraphs.append(current)
@@ -119,12 +139,12 @@ def _cells(table: Any) -> list[str]:
     from docx.table import Table
 
     lines: list[str] = []
-    seen: set[int] = set()
+    seen: set[Any] = set()  # the cells' XML elements, kept so that each stays the same object
     for row in table.rows:
         for cell in row.cells:
-            if id(cell._tc) in seen:  # a merged cell is listed once per grid column it spans
+            if cell._tc in seen:  # a merged cell is listed once per grid column it spans
                 continue
-            seen.add(id(cell._tc))
+            seen.add(cell._tc)
             for block in cell.iter_inner_content():
                 lines += _cells(block) if isinstance(block, Table) else [block.text]
     return lines

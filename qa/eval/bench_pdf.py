@@ -194,8 +194,9 @@ def main(argv: list[str] | None = None) -> None:
         for chinese in (False, True):
             r = measure(Path(tmp), args.pages, chinese, args.columns)
             print(
-                f"{r.language}: {r.pages} pages in {r.seconds:.2f} s = {r.pages_per_s:.1f} pages/s; "
-                f"verbatim {r.verbatim}/{r.sentences} = {r.verbatim_share:.4f}"
+                f"{r.language}: {r.pages} pages in {r.seconds:.2f} s = "
+                f"{r.pages_per_s:.1f} pages/s; verbatim {r.verbatim}/{r.sentences} = "
+                f"{r.verbatim_share:.4f}"
             )
 
 
