@@ -1,5 +1,6 @@
 """Delta QA as a user installs it: the wheel, in a fresh venv with no network, used from an
-empty folder: `qa ingest`, `qa ask`, `from qa import ask` and `qa eval`, without a traceback.
+empty folder: `qa ingest` (the seeds, a PDF, a Word file and a web page served from
+127.0.0.1), `qa ask`, `from qa import ask` and `qa eval`, without a traceback.
 
 The wheel is built from a copy of what it is made of (pyproject.toml, README.md, qa/ and
 prompts/), so nothing else of the checkout can stand in for a file it forgot. The venv installs
@@ -19,6 +20,8 @@ from pathlib import Path
 import pytest
 
 from .conftest import ROOT, SEEDS
+from .test_documents import en_pdf, word_file, zh_pdf
+from .test_web import Site, site  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.slow
 WHEELHOUSE = Path(sys.prefix) / "wheelhouse"
@@ -112,3 +115,34 @@ def test_the_installed_wheel_ingests_answers_and_evaluates(venv: Path, tmp_path:
     out = run(["qa", "eval", "--dataset", "three.jsonl", "--out", "report"], work, env)
     report = json.loads((work / "report" / "report.json").read_text(encoding="utf-8"))
     assert len(report["runs"][0]["items"]) == 3
+
+
+def test_the_installed_wheel_reads_pdf_word_and_web_pages(
+    venv: Path,
+    tmp_path: Path,
+    site: Site,  # noqa: F811
+) -> None:
+    work, home, articles = tmp_path / "work", tmp_path / "home", tmp_path / "articles"
+    work.mkdir()
+    home.mkdir()
+    shutil.copytree(SEEDS, articles)
+    en_pdf(articles)
+    zh_pdf(articles)
+    word_file(articles / "lanxi.docx")
+    env = user_env(venv, home)
+    (work / "pages.txt").write_text(f"# saved pages\n{site.url}/news\n", encoding="utf-8")
+
+    out = run(["qa", "ingest", str(articles), "--urls", "pages.txt"], work, env)
+    assert f"added {len(list(SEEDS.iterdir())) + 4}," in out and "skipped 0" in out
+    data = home / ".local" / "share" / "delta-qa"
+    assert list((data / "web").glob("*.webpage"))  # the saved copy, in the data folder
+
+    questions = {
+        "When was the Haiyan Nuclear Power Industrial Park founded?": "(haiyan.pdf, p. 3)",
+        "平湖数控机床产业集群有多少家企业？": "(pinghu.pdf, p. 2)",
+        "When did the Lanxi Textile Park open?": "(lanxi.docx)",
+        "How many enterprises are in the Tongxiang Fibre Park?": f"({site.url}/news, 2023-06-18)",
+    }
+    for question, source in questions.items():
+        out = run(["qa", "ask", question], work, env)
+        assert source in out, out
