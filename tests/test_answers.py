@@ -174,8 +174,9 @@ def test_answer_is_frozen_and_json_serialisable(seeded: QAPipeline) -> None:
         "start",
         "end",
         "verified",
+        "page",  # a PDF's page; None for other articles
     }
-    assert set(data["passages"][0]) == {"rank", "source", "chunk_id", "text", "score"}
+    assert set(data["passages"][0]) == {"rank", "source", "chunk_id", "text", "score", "page"}
     assert Answer.model_validate(data) == answer
     with pytest.raises(Exception, match="frozen"):
         answer.text = "changed"  # type: ignore[misc]

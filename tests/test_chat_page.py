@@ -103,10 +103,10 @@ def test_upload_makes_an_article_answerable_and_a_bad_file_changes_nothing(
     binary.write_bytes(b"\x00\x01 not text")
     clash = incoming / PINGHU
     clash.write_text("A different article with a seed's name.\n\nIt has text.", encoding="utf-8")
-    pdf = incoming / "report.pdf"
-    pdf.write_bytes(b"%PDF-1.4")
+    sheet = incoming / "report.xlsx"  # PDF and Word files are articles; a spreadsheet is not
+    sheet.write_bytes(b"PK\x03\x04")
     before = {a.source for a in pipeline.articles()}
-    summary = page.upload([str(good), str(binary), str(clash), str(pdf)])
+    summary = page.upload([str(good), str(binary), str(clash), str(sheet)])
     assert "**Added:** tonglu&#95;bamboo&#46;txt" in summary
     for name, reason in (("scan", "binary"), (escape(PINGHU), "rename"), ("report", "type")):
         assert re.search(rf"\*\*Skipped\*\* {name}.*{reason}", summary), summary
