@@ -78,12 +78,14 @@ def test_bad_file_is_skipped_and_named_and_the_rest_ingest(
 ) -> None:
     (articles / "broken.txt").write_bytes(b"\x00\xff\x00 not text")
     (articles / "empty.md").write_text("   \n", encoding="utf-8")
-    (articles / "slides.pdf").write_bytes(b"%PDF-1.4")
+    (articles / "slides.pptx").write_bytes(b"PK\x03\x04")
+    (articles / "cut.pdf").write_bytes(b"%PDF-1.4")  # a PDF cut short
     report = pipeline.ingest()
     assert len(report.added) == 5 and not report.ok
     reasons = dict(report.skipped)
-    assert set(reasons) == {"broken.txt", "empty.md", "slides.pdf"}
-    assert "binary" in reasons["broken.txt"] and "unsupported" in reasons["slides.pdf"]
+    assert set(reasons) == {"broken.txt", "empty.md", "slides.pptx", "cut.pdf"}
+    assert "binary" in reasons["broken.txt"] and "unsupported" in reasons["slides.pptx"]
+    assert "not a readable PDF" in reasons["cut.pdf"]
 
 
 def test_a_file_that_turns_bad_keeps_its_indexed_version(
