@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 EmbeddingBackend = Literal["use", "minilm", "e5", "openai"]
 
@@ -205,13 +205,19 @@ class Settings(BaseSettings):
         2_000_000, gt=0, description="Largest file the chat page accepts for upload."
     )
     chat_concurrency: int = Field(
-        4, ge=1, description="Questions the chat page answers at the same time."
+        4, ge=1, description="Questions the chat page (and `qa serve`) answers at the same time."
     )
     chat_queue_size: int = Field(
         32, ge=1, description="Questions that may wait; past that users are told it is busy."
     )
     chat_patience: float = Field(
         60.0, gt=0, description="Seconds a waiting question waits before it is told it is busy."
+    )
+
+    # OpenAI-compatible API (`qa serve`)
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Bearer keys `qa serve` accepts, comma-separated; unset = no key needed.",
     )
 
     @property
@@ -230,6 +236,14 @@ class Settings(BaseSettings):
         if self.backend == "auto":
             return bool(self.llm_base_url or self.openai_api_key)
         return self.backend == "llm"
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        """QA_API_KEYS="one,two" is two keys; spaces around them do not count."""
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:

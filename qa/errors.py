@@ -10,7 +10,11 @@ QAError
 │   ├── IndexDamagedError    half written or damaged: `qa ingest` repairs it
 │   ├── IndexLockedError     another process is writing it
 │   └── IndexEmptyError      no article has been ingested yet
-└── BackendError         an outside service (Chroma server, LLM endpoint) failed
+├── BackendError         an outside service (Chroma server, LLM endpoint) failed
+└── RequestError         a request to `qa serve` cannot be served as sent
+    ├── AuthError            no API key, or not one of QA_API_KEYS
+    ├── ModelNotFoundError   names no answerer the server has
+    └── BusyError            more questions at once than it answers and lets wait
 """
 
 from __future__ import annotations
@@ -59,3 +63,19 @@ class IndexEmptyError(IndexStateError):
 
 class BackendError(QAError):
     """An outside service (a Chroma server, an LLM endpoint) failed or cannot be reached."""
+
+
+class RequestError(QAError):
+    """A request to the API (`qa serve`) is malformed: not JSON, or a field missing or wrong."""
+
+
+class AuthError(RequestError):
+    """The request carries no API key, or one that is not in QA_API_KEYS."""
+
+
+class ModelNotFoundError(RequestError):
+    """The request names a model (an answerer) that the server does not have."""
+
+
+class BusyError(RequestError):
+    """More questions came at once than the server answers and lets wait; ask again later."""

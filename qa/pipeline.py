@@ -222,14 +222,7 @@ class QAPipeline:
         renumbered to the verified citations, is the one to keep.
         """
         started = time.perf_counter()
-        text = clean_question(question, self.settings.max_question_chars)
-        self.ensure_index()
-        self.refresh()
-        if not self.store.keyword.records:
-            raise IndexEmptyError(
-                f"no articles are indexed yet in {self.settings.index_dir}: run `qa ingest "
-                f"FOLDER` on a folder of articles, or put them in {self.settings.articles_dir}"
-            )
+        text = self._open(question)
         timings: dict[str, float] = {}
         query = self._standalone(text, history, timings)
         clock = time.perf_counter()
@@ -285,17 +278,7 @@ class QAPipeline:
             text=draft.text,
             refused=draft.refused,
             citations=draft.citations,
-            passages=[
-                Passage(
-                    rank=i,
-                    source=h.record.source,
-                    chunk_id=h.record.id,
-                    text=h.record.text,
-                    score=round(h.score, 6),
-                    page=h.record.page_at(h.record.start),
-                )
-                for i, h in enumerate(hits, start=1)
-            ],
+            passages=_passages(hits),
             backend=backend,
             timings=timings,
             query=query if query != text else None,
@@ -308,6 +291,37 @@ class QAPipeline:
             for i, piece in enumerate(pieces):
                 yield piece if i == len(pieces) - 1 else piece + " "
         yield answer
+
+    def search(
+        self,
+        query: str,
+        *,
+        k: int | None = None,
+        sources: list[str] | None = None,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+    ) -> list[Passage]:
+        """The passages that best match `query`, best first, without answering it (what an
+        agent reads for itself); the same checks of the query and the index as `ask`."""
+        hits, _, _ = self.retrieve(
+            analyse(self._open(query)),
+            k=k or self.settings.top_k,
+            filters=Filters(frozenset(sources) if sources is not None else None, since, until),
+            mode=self.settings.retriever,
+        )
+        return _passages(hits)
+
+    def _open(self, question: str) -> str:
+        """The cleaned question, once the index is checked, current and holds articles."""
+        text = clean_question(question, self.settings.max_question_chars)
+        self.ensure_index()
+        self.refresh()
+        if not self.store.keyword.records:
+            raise IndexEmptyError(
+                f"no articles are indexed yet in {self.settings.index_dir}: run `qa ingest "
+                f"FOLDER` on a folder of articles, or put them in {self.settings.articles_dir}"
+            )
+        return text
 
     def _standalone(
         self, question: str, history: list[tuple[str, str]] | None, timings: dict[str, float]
@@ -394,6 +408,21 @@ class QAPipeline:
             raise ArticleError(
                 f"the file of {source} is gone: run `qa ingest` to bring the index up to date"
             ) from None
+
+
+def _passages(hits: list[Hit]) -> list[Passage]:
+    """Retrieved hits as the public Passages, ranked from 1."""
+    return [
+        Passage(
+            rank=i,
+            source=h.record.source,
+            chunk_id=h.record.id,
+            text=h.record.text,
+            score=round(h.score, 6),
+            page=h.record.page_at(h.record.start),
+        )
+        for i, h in enumerate(hits, start=1)
+    ]
 
 
 def _ms(since: float) -> float:

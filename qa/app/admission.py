@@ -1,9 +1,10 @@
-"""Admission to the chat page's answerer: a few questions answered at once, a bounded number
-waiting, and a plain "busy" for the rest, so that a crowd gets answers or words, never errors.
+"""Admission to the answerer of the chat page and the API: a few questions answered at once, a
+bounded number waiting, and a plain "busy" for the rest, so that a crowd gets answers or words,
+never errors.
 
 Gradio's own bounded queue rejects the question before any handler runs, which the page can
 only show as an error toast; this gate runs inside the handler, so the refusal is a message in
-the chat.
+the chat (and, from `qa serve`, a 429 with the same words).
 """
 
 from __future__ import annotations
@@ -11,6 +12,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+BUSY = (
+    "Delta QA is busy: more questions are waiting than it can answer soon. "
+    "Ask again in a minute."
+)
 
 
 class Admission:

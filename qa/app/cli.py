@@ -62,6 +62,8 @@ def main() -> None:
     qa ingest [FOLDER]   index articles (only what changed); see QA_HOME
     qa ask "question"    answer with [n] citations
     qa chat              the chat page on http://127.0.0.1:7860
+    qa serve             an OpenAI-compatible API on http://127.0.0.1:7861/v1
+    qa mcp               the tools ask and search_articles for agents (MCP, stdio)
     """
 
 
@@ -178,6 +180,38 @@ def chat(host: str, port: int) -> None:
     from qa.app.ui import serve
 
     serve(_pipeline(), host=host, port=port)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=7861, show_default=True, type=click.IntRange(1, 65535))
+@_friendly
+def serve(host: str, port: int) -> None:
+    """Serve an OpenAI-compatible API: GET /v1/models, POST /v1/chat/completions (streamed or
+    whole), with each answer's citations and refusal in extra fields.
+
+    Models: `extractive`, and `llm` when an LLM endpoint is configured. Keys: QA_API_KEYS
+    (comma-separated; unset = none needed). It listens on 127.0.0.1 unless --host says
+    otherwise, and answers as many questions at once as the chat page (QA_CHAT_CONCURRENCY).
+
+    Example: qa serve   (then OPENAI_BASE_URL=http://127.0.0.1:7861/v1 with model "extractive")
+    """
+    from qa.app.serve import serve as run
+
+    run(_pipeline(), host=host, port=port)
+
+
+@main.command("mcp")
+@_friendly
+def mcp_tools() -> None:
+    """Serve the tools `ask` (a cited answer) and `search_articles` (passages with their
+    sources) to an agent over the Model Context Protocol, on stdin and stdout.
+
+    Example agent config: {"mcpServers": {"delta-qa": {"command": "qa", "args": ["mcp"]}}}
+    """
+    from qa.app.mcp import serve as run
+
+    run(_pipeline())
 
 
 @main.command("eval")

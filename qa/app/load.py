@@ -77,8 +77,8 @@ class LoadReport:
 def classify(messages: Any) -> tuple[Kind, str]:
     """The kind of a finished chat reply, from the page's chat messages (the last one is the
     reply to the question just asked)."""
+    from qa.app.admission import BUSY
     from qa.app.render import escape
-    from qa.app.ui import BUSY
 
     try:
         content = messages[-1]["content"]

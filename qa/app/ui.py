@@ -21,7 +21,7 @@ import gradio as gr  # noqa: E402
 from gradio.events import api as gr_api  # noqa: E402
 
 from qa.answer.retrieval import Mode  # noqa: E402
-from qa.app.admission import Admission  # noqa: E402
+from qa.app.admission import BUSY, Admission  # noqa: E402
 from qa.app.feedback import record_feedback  # noqa: E402
 from qa.app.render import (  # noqa: E402
     escape,
@@ -43,9 +43,6 @@ EXAMPLES = [
     "What is the Integration of Two Industries?",
     "什么是两业融合?",
 ]
-BUSY = (
-    "The chat is busy: more questions are waiting than it can answer soon. Ask again in a minute."
-)
 BUSY_LANES = 8  # handler slots past the gate's own, where an over-full chat is told it is busy
 TABLE_HEADERS = ["Title", "Date", "Chunks", "File"]
 CSS = """
