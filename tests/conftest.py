@@ -47,10 +47,13 @@ class Counting:
 
 
 @contextmanager
-def chat_page(home: Path, seconds: float, **env: str) -> Iterator[str]:
-    """A real `qa chat` process on a free port of 127.0.0.1, run in `home` with the QA_ and
-    GRADIO_ settings `env` (no others from this process); yields its URL. The server's log
-    is kept in home/server.log and shown when it does not start."""
+def qa_server(
+    command: str, home: Path, seconds: float, probe: str = "/", **env: str
+) -> Iterator[str]:
+    """A real `qa chat` or `qa serve` process on a free port of 127.0.0.1, run in `home` with
+    the QA_ and GRADIO_ settings `env` (no others from this process), waited for until `probe`
+    answers; yields its URL. The server's log is kept in home/server.log and shown when it does
+    not start."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("QA_", "GRADIO_"))}
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
@@ -58,8 +61,8 @@ def chat_page(home: Path, seconds: float, **env: str) -> Iterator[str]:
     with (home / "server.log").open("w") as log:
         try:
             with running(
-                [str(exe), "chat", "--port", str(port)],
-                url,
+                [str(exe), command, "--port", str(port)],
+                url + probe.lstrip("/"),
                 seconds,
                 cwd=home,
                 env={**clean, **env},
@@ -69,6 +72,13 @@ def chat_page(home: Path, seconds: float, **env: str) -> Iterator[str]:
                 yield url
         except RuntimeError as exc:
             pytest.fail(f"{exc}: {(home / 'server.log').read_text()[-2000:]}")
+
+
+@contextmanager
+def chat_page(home: Path, seconds: float, **env: str) -> Iterator[str]:
+    """A real `qa chat` process (see qa_server); yields its URL."""
+    with qa_server("chat", home, seconds, **env) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

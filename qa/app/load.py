@@ -1,16 +1,20 @@
-"""Load test of a running chat page: `python -m qa.app.load URL --clients N --seconds S`.
+"""Load test of a running chat page or API: `python -m qa.app.load URL --clients N --seconds S`.
 
-It starts nothing itself. N clients each ask questions in a loop for S seconds through the
-page's own chat event (the one the Ask button fires, through Gradio's queue), and every reply
+It starts nothing itself. N clients each ask questions in a loop for S seconds, through the
+page's own chat event (the one the Ask button fires, through Gradio's queue) or, given the URL
+of `qa serve` (ending in /v1), as streamed chat completions of the `openai` client. Every reply
 is sorted into one of four kinds: an answer (a cited answer or a refusal), the busy message
-the page gives when its queue is full, an error (anything else: an exception, a Gradio error,
-"Queue is full", an error message in the chat), or a client time-out. It prints the counts and
-the p50/p95 latency, and exits non-zero when any reply was neither an answer nor busy.
+the page or the API gives when its queue is full, an error (anything else: an exception, a
+Gradio error, "Queue is full", an error message in the chat, an error status), or a client
+time-out. It prints the counts and the p50/p95 latency, and exits non-zero when any reply was
+neither an answer nor busy. `--overhead N` first measures what the API adds to an answer: the
+p50 of N questions asked through it and of the same questions asked in this process.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import threading
@@ -19,6 +23,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 Kind = Literal["answer", "busy", "error", "timeout"]
 KINDS: tuple[Kind, ...] = ("answer", "busy", "error", "timeout")
@@ -115,6 +120,45 @@ def ask_once(client: Any, question: str, timeout: float) -> Reply:
     return Reply(kind, time.monotonic() - started, detail)
 
 
+def is_api(url: str) -> bool:
+    """Whether `url` is an OpenAI-compatible API (`qa serve`, ending in /v1), not a chat page."""
+    return urlsplit(url).path.rstrip("/").endswith("/v1")
+
+
+def api_client(url: str, key: str, timeout: float) -> Any:
+    """An `openai` client of the API at `url` that never retries on its own (a busy reply is
+    counted, not hidden)."""
+    from openai import OpenAI
+
+    return OpenAI(base_url=url, api_key=key, max_retries=0, timeout=timeout)
+
+
+def ask_api(client: Any, model: str, question: str) -> Reply:
+    """Ask one question as a streamed chat completion and classify what comes back: an answer
+    when the stream ends with the chunk that carries the citations and the refusal flag."""
+    import openai
+
+    from qa.app.admission import BUSY
+
+    started = time.monotonic()
+    final = None
+    try:
+        messages = [{"role": "user", "content": question}]
+        for chunk in client.chat.completions.create(model=model, messages=messages, stream=True):
+            if "refused" in (chunk.model_extra or {}):
+                final = chunk
+    except openai.APITimeoutError as exc:
+        return Reply("timeout", time.monotonic() - started, str(exc))
+    except openai.RateLimitError as exc:
+        kind: Kind = "busy" if BUSY in str(exc) else "error"
+        return Reply(kind, time.monotonic() - started, "" if kind == "busy" else str(exc))
+    except Exception as exc:  # whatever the client raises is an error reply
+        return Reply("error", time.monotonic() - started, f"{type(exc).__name__}: {exc}")
+    if final is None:
+        return Reply("error", time.monotonic() - started, "the stream ended without citations")
+    return Reply("answer", time.monotonic() - started)
+
+
 def run_load(
     url: str,
     clients: int,
@@ -123,12 +167,16 @@ def run_load(
     timeout: float = 120.0,
     busy_pause: float = 1.0,
     questions: Sequence[str] | None = None,
+    model: str = "extractive",
+    key: str = "none",
 ) -> LoadReport:
-    """Drive the chat page at `url` with `clients` concurrent clients for `seconds`; each asks
-    its next question as soon as the previous one is answered, until the time is up (a question
-    asked before then may take up to `timeout` more seconds). A client told the chat is busy
-    waits `busy_pause` seconds before it asks again."""
+    """Drive the chat page or API at `url` with `clients` concurrent clients for `seconds`;
+    each asks its next question as soon as the previous one is answered, until the time is up
+    (a question asked before then may take up to `timeout` more seconds). A client told it is
+    busy waits `busy_pause` seconds before it asks again. `model` and `key` are the API's."""
     from qa.app.ui import EXAMPLES
+
+    api = is_api(url)
 
     asked = list(questions or EXAMPLES)
     report = LoadReport(clients, seconds)
@@ -137,7 +185,7 @@ def run_load(
 
     def one_client(number: int) -> None:
         try:
-            client = _client(url)
+            client = api_client(url, key, timeout) if api else _client(url)
         except Exception as exc:  # the page refused the connection itself
             with lock:
                 report.replies.append(Reply("error", 0.0, f"connect: {type(exc).__name__}: {exc}"))
@@ -145,7 +193,11 @@ def run_load(
         try:
             i = number
             while time.monotonic() < deadline:
-                reply = ask_once(client, asked[i % len(asked)], timeout)
+                question = asked[i % len(asked)]
+                if api:
+                    reply = ask_api(client, model, question)
+                else:
+                    reply = ask_once(client, question, timeout)
                 with lock:
                     report.replies.append(reply)
                 i += 1
@@ -159,13 +211,49 @@ def run_load(
     return report
 
 
+def overhead(url: str, asks: int, model: str = "extractive", key: str = "none") -> list[str]:
+    """The p50 of `asks` whole answers through the API at `url` and of the same questions asked
+    in this process (over the index of this working folder and environment, which should be
+    the server's), taken in turn after one warm-up each; as lines to print."""
+    from qa import default_pipeline
+    from qa.app.ui import EXAMPLES
+
+    pipeline = default_pipeline()
+    if pipeline.backend != model:
+        pipeline = pipeline.with_settings(backend=model)
+    client = api_client(url, key, 120)
+    served: list[float] = []
+    local: list[float] = []
+    try:
+        for i in range(-len(EXAMPLES), asks):  # the first round warms both up
+            question = EXAMPLES[i % len(EXAMPLES)]
+            started = time.perf_counter()
+            messages = [{"role": "user", "content": question}]
+            client.chat.completions.create(model=model, messages=messages)
+            middle = time.perf_counter()
+            pipeline.ask(question)
+            if i >= 0:
+                served.append(middle - started)
+                local.append(time.perf_counter() - middle)
+    finally:
+        client.close()
+    api_ms, local_ms = statistics.median(served) * 1000, statistics.median(local) * 1000
+    return [
+        f"ask() p50 over {asks} questions: {local_ms:.1f} ms in process, {api_ms:.1f} ms through "
+        f"the API with the openai client (+{api_ms - local_ms:.1f} ms)"
+    ]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit code (1 when a reply was an error or a time-out)."""
     parser = argparse.ArgumentParser(
         prog="python -m qa.app.load",
-        description="Drive a running chat page (`qa chat`) with concurrent clients.",
+        description="Drive a running chat page (`qa chat`) or API (`qa serve`, a URL ending "
+        "in /v1) with concurrent clients.",
     )
-    parser.add_argument("url", nargs="?", default="http://127.0.0.1:7860/", help="chat page URL")
+    parser.add_argument(
+        "url", nargs="?", default="http://127.0.0.1:7860/", help="chat page or API URL"
+    )
     parser.add_argument("--clients", type=int, default=10, help="concurrent clients")
     parser.add_argument("--seconds", type=float, default=20.0, help="how long they keep asking")
     parser.add_argument(
@@ -177,11 +265,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--busy-pause", type=float, default=1.0, help="seconds a client waits after 'busy'"
     )
+    parser.add_argument("--model", default="extractive", help="the API's model (answerer)")
+    parser.add_argument(
+        "--api-key", default=os.environ.get("OPENAI_API_KEY", "none"), help="the API's key"
+    )
+    parser.add_argument(
+        "--overhead",
+        type=int,
+        default=0,
+        metavar="N",
+        help="API only: first compare the p50 of N answers through it and in this process",
+    )
     args = parser.parse_args(argv)
     if args.clients < 1 or args.seconds <= 0 or args.timeout <= 0 or args.busy_pause < 0:
         parser.error("--clients, --seconds and --timeout must be positive")
+    if args.overhead and not is_api(args.url):
+        parser.error("--overhead measures an API: give its URL, ending in /v1")
+    if args.overhead > 0:
+        for line in overhead(args.url, args.overhead, args.model, args.api_key):
+            print(line)
     report = run_load(
-        args.url, args.clients, args.seconds, timeout=args.timeout, busy_pause=args.busy_pause
+        args.url,
+        args.clients,
+        args.seconds,
+        timeout=args.timeout,
+        busy_pause=args.busy_pause,
+        model=args.model,
+        key=args.api_key,
     )
     for line in report.lines():
         print(line)
