@@ -1,6 +1,7 @@
 """Delta QA as a user installs it: the wheel, in a fresh venv with no network, used from an
 empty folder: `qa ingest` (the seeds, a PDF, a Word file and a web page served from
-127.0.0.1), `qa ask`, `from qa import ask` and `qa eval`, without a traceback.
+127.0.0.1), `qa ask`, `from qa import ask`, `qa eval`, `qa serve` and `qa mcp`, without a
+traceback.
 
 The wheel is built from a copy of what it is made of (pyproject.toml, README.md, qa/ and
 prompts/), so nothing else of the checkout can stand in for a file it forgot. The venv installs
@@ -9,15 +10,19 @@ from the wheels that `make install-dev` gathers beside this venv (`.venv/wheelho
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import subprocess
 import sys
+import urllib.request
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from qa.index.chroma_server import free_port, running
 
 from .conftest import ROOT, SEEDS
 from .test_documents import en_pdf, word_file, zh_pdf
@@ -146,3 +151,55 @@ def test_the_installed_wheel_reads_pdf_word_and_web_pages(
     for question, source in questions.items():
         out = run(["qa", "ask", question], work, env)
         assert source in out, out
+
+
+def test_the_installed_wheel_serves_the_api_and_the_tools(venv: Path, tmp_path: Path) -> None:
+    from mcp import ClientSession, StdioServerParameters, stdio_client
+
+    work, home, articles = tmp_path / "work", tmp_path / "home", tmp_path / "articles"
+    work.mkdir()
+    home.mkdir()
+    shutil.copytree(SEEDS, articles)
+    env = user_env(venv, home)
+    run(["qa", "ingest", str(articles)], work, env)
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    body = {"model": "extractive", "messages": [{"role": "user", "content": QUESTION}]}
+    headers = {"Content-Type": "application/json"}
+    request = urllib.request.Request(
+        f"{url}/v1/chat/completions", json.dumps(body).encode(), headers
+    )
+    with (
+        (tmp_path / "serve.log").open("w") as log,
+        running(
+            [str(venv / "qa"), "serve", "--port", str(port)],
+            f"{url}/health",
+            120,
+            cwd=work,
+            env=env,
+            stdout=log,
+            stderr=log,
+        ),
+        urllib.request.urlopen(request, timeout=60) as reply,
+    ):
+        completion = json.load(reply)
+    assert "[1]" in completion["choices"][0]["message"]["content"]
+    assert completion["citations"][0]["source"] == "000_8914bb077c7574b6.txt"
+    assert "Traceback" not in (tmp_path / "serve.log").read_text()
+
+    async def tools() -> tuple[list[str], object]:
+        params = StdioServerParameters(command=str(venv / "qa"), args=["mcp"], env=env, cwd=work)
+        with (tmp_path / "mcp.log").open("w") as errors:
+            async with (
+                stdio_client(params, errlog=errors) as (read, write),
+                ClientSession(read, write) as session,
+            ):
+                await session.initialize()
+                names = [tool.name for tool in (await session.list_tools()).tools]
+                return names, await session.call_tool("ask", {"question": QUESTION})
+
+    names, answer = asyncio.run(asyncio.wait_for(tools(), 120))
+    assert sorted(names) == ["ask", "search_articles"]
+    assert "[1]" in answer.structured_content["text"]  # type: ignore[attr-defined]
+    assert "Traceback" not in (tmp_path / "mcp.log").read_text()
