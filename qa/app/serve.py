@@ -213,11 +213,10 @@ class Api:
         """The answer as server-sent chunks. The gate's slot is held until the stream ends or
         the client goes; an error before the first piece is an ordinary error reply."""
         held = ExitStack()
-        if not await run_in_threadpool(held.enter_context, self.gate.enter()):
-            held.close()
-            raise BusyError(BUSY)
         pieces = pipeline.ask_stream(question, history=history)
-        try:
+        try:  # a client gone while it waits leaves no place taken
+            if not await run_in_threadpool(held.enter_context, self.gate.enter()):
+                raise BusyError(BUSY)
             first = await run_in_threadpool(next, pieces)
         except BaseException:
             _close(pieces)
