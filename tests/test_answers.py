@@ -85,15 +85,7 @@ TRADED = pytest.mark.xfail(
             "What is the total investment in the Huangnichuan Intelligent Manufacturing park?",
             marks=TRADED,
         ),
-        pytest.param(
-            "Who is the mayor of Hangzhou?",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="answered by a sentence naming other cities, which shares no word with "
-                "the question: the reader gives it 0.062, just over the operating point 0.06 "
-                "(issue 18)",
-            ),
-        ),
+        "Who is the mayor of Hangzhou?",
     ],
 )
 def test_unanswerable_questions_are_declined_naming_the_closest_articles(

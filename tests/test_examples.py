@@ -12,9 +12,8 @@ from .test_answers import DELTA, PINGHU, assert_citations_are_verbatim
 TWO_INDUSTRIES = "000_8914bb077c7574b6.txt"
 CROSS_LANGUAGE = pytest.mark.xfail(
     strict=True,
-    reason="declined: the English defining sentence shares no term with the Chinese question; "
-    "the reader, trained on cross-language questions too, now ranks it first but scores it "
-    "0.038, under the operating point 0.06 (issue 18)",
+    reason="declined: the English defining sentence shares no term with the Chinese question "
+    "and the reader scores it 0.029, under the operating point 0.06 (issue 18)",
 )
 # question → (an article its answer cites, words the answer holds); None: declined
 ANSWERED: dict[str, tuple[str, str] | None] = {

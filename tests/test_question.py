@@ -146,7 +146,7 @@ def test_policy_prefers_the_figure_about_the_subject() -> None:
 @pytest.mark.xfail(
     strict=True,
     reason="at the operating point (0.06, set by the false-refusal ceilings) a figure about "
-    "another subject with a weak match still passes: it scores 0.124",
+    "another subject with a weak match still passes: it scores 0.127",
 )
 def test_policy_declines_a_figure_about_another_subject() -> None:
     policy = load_policy()

@@ -25,7 +25,6 @@ from qa.answer.features import (
     featurise,
     flat_context,
     relate,
-    sentence_terms,
     weigh,
     with_before,
 )
@@ -210,15 +209,11 @@ class CitationChecker:
             for before, (s, _) in zip(["", *sentences[:-1]], spans, strict=True)
         ]
         # the passage's standing says nothing about whether it supports the claim: 1
-        # one passage, one article: no agreement across articles to weigh
         featured = relate(
             [
                 featurise(question, sentence, context, sim, 1.0, weights, anchors)
                 for sentence, context, sim in zip(sentences, contexts, similarity, strict=True)
-            ],
-            [sentence_terms(sentence) for sentence in sentences],
-            [record.source] * len(sentences),
-            frozenset(question.terms),
+            ]
         )
         scored = iter(self.policy.scores([f.values for f in featured if not f.ineligible]))
         best: Claim | None = None

@@ -114,10 +114,7 @@ class ExtractiveAnswerer:
                     terms_of,
                 )
                 for (hit, s, e, before), sim in zip(spans, sims, strict=True)
-            ],
-            [terms_of(hit.record.text[s:e]) for hit, s, e, _ in spans],
-            [hit.record.source for hit, *_ in spans],
-            frozenset(question.terms),
+            ]
         )
         scored = iter(self.policy.scores([f.values for f in featured if not f.ineligible]))
         out = []

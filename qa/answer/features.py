@@ -50,9 +50,6 @@ FEATURES = (
     # against the other candidates of the same question (0 for the best of them)
     "support_gap",
     "similarity_gap",
-    # share of its terms (the question's excepted) that a candidate of another article states
-    # too: agreement across passages
-    "agreement",
 )
 # Signs the fitted weights must keep: more evidence never lowers a sentence's score, and a
 # sentence that states another year or asks a question never gains by it.
@@ -203,32 +200,17 @@ def with_before(own: np.ndarray, before: np.ndarray) -> np.ndarray:
     return unit_rows(own + before)
 
 
-def relate(
-    featured: list[Featured],
-    own_terms: list[frozenset[str]],
-    articles: list[str],
-    asked: frozenset[str],
-) -> list[Featured]:
-    """Add the features that compare each eligible candidate with the others: its gaps to the
-    best of them, and its agreement with the candidates of other articles (`own_terms` and
-    `articles` are each candidate's terms and article; `asked` the question's terms)."""
-    eligible = [i for i, f in enumerate(featured) if f.ineligible is None]
+def relate(featured: list[Featured]) -> list[Featured]:
+    """Add the features that compare each eligible candidate with the best of the others."""
+    eligible = [f for f in featured if f.ineligible is None]
     best = {
-        gap: max((featured[i].values[base] for i in eligible), default=0.0)
-        for gap, base in _RELATIVE.items()
+        gap: max((f.values[base] for f in eligible), default=0.0) for gap, base in _RELATIVE.items()
     }
-    stated: dict[str, set[str]] = {}  # term → the articles whose eligible candidates state it
-    for i in eligible:
-        for term in own_terms[i] - asked:
-            stated.setdefault(term, set()).add(articles[i])
     out = []
-    for i, f in enumerate(featured):
+    for f in featured:
         if f.ineligible is None:
-            new = own_terms[i] - asked
-            shared = sum(bool(stated[t] - {articles[i]}) for t in new)
-            related = {gap: f.values[base] - best[gap] for gap, base in _RELATIVE.items()}
-            related["agreement"] = shared / len(new) if new else 0.0
-            f = Featured({**f.values, **related}, None)
+            gaps = {gap: f.values[base] - best[gap] for gap, base in _RELATIVE.items()}
+            f = Featured({**f.values, **gaps}, None)
         out.append(f)
     return out
 

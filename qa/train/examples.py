@@ -11,12 +11,8 @@ Unanswerable questions: SQuAD 2.0's own (written to look answerable); for the ot
 which have none, a question is asked again with every paragraph holding one of its answers
 filtered out (as RGB builds its reject corpora), where it must be declined.
 
-Cross-language sources ask XQuAD's Chinese questions over SQuAD 1.1's English paragraphs, and
-SQuAD's English questions over XQuAD's Chinese paragraphs (the same questions, joined by id).
-
-Held out, by source and by article: CMRC 2018 trial (Chinese), and the articles whose title
-hashes into the held-out fifth of SQuAD 2.0 (English), XQuAD (Chinese) and the two
-cross-language sources (the same fifth of titles in all four). In-domain cases come from the
+Held out, by source and by article: CMRC 2018 trial and XQuAD (Chinese), and the SQuAD 2.0
+articles whose title hashes into the held-out fifth (English). In-domain cases come from the
 seeds' dev split and RGB's tuning half (every item over its full corpus, the rejected third
 again over its reject corpus); checking and test splits are never read. The cases are cached
 per source as a pickle in the cache; nothing here is shipped.
@@ -33,7 +29,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -55,15 +50,8 @@ SOURCES = {
     "drcd-dev": "train",
     "drcd-test": "train",
     "cmrc2018-trial": "valid",
-    "xquad-zh": "by-title",
-    # XQuAD's questions are SQuAD 1.1's, translated: asked in one language over the paragraphs
-    # of the other, they teach the reader a Chinese question over English articles and back
-    "xquad-zh-en": "by-title",
-    "xquad-en-zh": "by-title",
+    "xquad-zh": "valid",
 }
-# a cross-language source: (the file its questions come from, the file of its paragraphs and
-# answers), joined by question id; any other source is its own file for both
-CROSS = {"xquad-zh-en": ("xquad-zh", "squad1-dev"), "xquad-en-zh": ("squad1-dev", "xquad-zh")}
 DOMAIN = ("seeds-dev", "rgb-tune")  # in-domain cases, cached like a source
 _NEGATIVE_SHARE = 0.4  # of a source without unanswerables: questions asked again without answer
 _SEED = 20261204
@@ -204,22 +192,16 @@ def split_of(question: Question) -> str:
     return rule
 
 
-def _rows(bench: Path, name: str) -> list[dict[str, Any]]:
+def read_source(bench: Path, name: str, folder: Path) -> list[Question]:
+    """The questions of one qa-train file; its paragraphs written as article files to `folder`."""
     path = bench / "qa-train" / f"{name}.jsonl"
     if not path.exists():
         raise ConfigError(f"no {path}: point --benchmarks at the folder holding qa-train/")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-def read_source(bench: Path, name: str, folder: Path) -> list[Question]:
-    """The questions of one source; its paragraphs written as article files to `folder`. A
-    cross-language source (`CROSS`) asks one file's questions over the other's paragraphs."""
-    asked, answered = CROSS.get(name, (name, name))
-    texts = {row["id"]: row["question"] for row in _rows(bench, asked)}
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[tuple[str, str], str] = {}
     out = []
-    for row in _rows(bench, answered):
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
         title = row["title"].replace("_", " ").strip()
         key = (title, row["context"])
         if key not in files:
@@ -228,9 +210,8 @@ def read_source(bench: Path, name: str, folder: Path) -> list[Question]:
             target = folder / files[key]
             if not target.exists() or target.read_text(encoding="utf-8") != text:
                 target.write_text(text, encoding="utf-8")
-        if row["id"] in texts:  # every paragraph is an article; questions only where both hold it
-            answers, question = tuple(row["answers"]), texts[row["id"]].strip()
-            out.append(Question(name, row["id"], title, question, answers, files[key]))
+        question = row["question"].strip()
+        out.append(Question(name, row["id"], title, question, tuple(row["answers"]), files[key]))
     return out
 
 

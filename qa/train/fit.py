@@ -171,15 +171,11 @@ def card(policy: Policy, used: dict[str, float]) -> str:
         "- qa-train (public reading-comprehension questions), CC BY-SA: SQuAD 2.0 dev "
         "(Rajpurkar, Jia and Liang 2018; CC BY-SA 4.0), CMRC 2018 dev and trial (Cui et al. "
         "2019; CC BY-SA 4.0), DRCD dev and test (Shao et al. 2018; CC BY-SA 3.0), XQuAD zh "
-        "(Artetxe, Ruder and Yogatama 2020; CC BY-SA 4.0), and SQuAD 1.1 dev (Rajpurkar et al. "
-        "2016; CC BY-SA 4.0) for the cross-language sources: XQuAD's Chinese questions over "
-        "SQuAD's English paragraphs and SQuAD's English questions over XQuAD's Chinese "
-        "paragraphs. The reader is an adaptation "
+        "(Artetxe, Ruder and Yogatama 2020; CC BY-SA 4.0). The reader is an adaptation "
         "learned from them and is shared under CC BY-SA 4.0.",
         "- RGB tuning half (Chen et al. 2024; CC BY-NC-SA 4.0) and the seeds' dev split.",
-        "- Held out for validation: CMRC 2018 trial, and the articles whose title hashes into "
-        "the held-out fifth of SQuAD 2.0, XQuAD zh and the two cross-language sources (the "
-        "same titles in all four). RGB's checking half and the seeds' "
+        "- Held out for validation: CMRC 2018 trial, XQuAD zh, and the SQuAD 2.0 articles "
+        "whose title hashes into the held-out fifth. RGB's checking half and the seeds' "
         "test split are never read.",
         "",
         f"Cases per source: {json.dumps(fitted['cases'], ensure_ascii=False)}",
