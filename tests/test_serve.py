@@ -17,7 +17,8 @@ from fastapi.testclient import TestClient
 
 from qa.app.admission import BUSY
 from qa.app.load import run_load
-from qa.app.serve import Message, build_api, conversation
+from qa.app.openai_wire import Message, conversation
+from qa.app.serve import build_api
 from qa.config import Settings
 from qa.errors import RequestError
 from qa.models import Citation

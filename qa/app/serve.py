@@ -13,31 +13,36 @@ a 429 says in words that the server is busy.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, asynccontextmanager
-from typing import Any, Literal
+from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from qa.app.admission import BUSY, Admission
+from qa.app.openai_wire import (
+    ChatRequest,
+    completion,
+    conversation,
+    error,
+    error_body,
+    extras,
+    sse,
+)
 from qa.errors import (
     AuthError,
-    BackendError,
     BusyError,
-    IndexStateError,
     ModelNotFoundError,
     QAError,
-    QuestionError,
     RequestError,
 )
 from qa.models import Answer
@@ -47,87 +52,6 @@ log = logging.getLogger(__name__)
 EXTRACTIVE, LLM = "extractive", "llm"  # the model ids of the two answerers
 FAILED = "the answer failed: see the server's log"
 SPARE_THREADS = 8  # worker threads past the gate's own, where an over-full server says busy
-
-# status, OpenAI error type and code of each error, the first match winning (one table, not an
-# except ladder); anything else is a 500 that names the server's log
-ERRORS: tuple[tuple[type[QAError], int, str, str | None], ...] = (
-    (AuthError, 401, "invalid_request_error", "invalid_api_key"),
-    (ModelNotFoundError, 404, "invalid_request_error", "model_not_found"),
-    (BusyError, 429, "rate_limit_error", "busy"),
-    (RequestError, 400, "invalid_request_error", None),
-    (QuestionError, 400, "invalid_request_error", "invalid_question"),
-    (IndexStateError, 503, "server_error", "index_unavailable"),
-    (BackendError, 502, "server_error", "backend_error"),
-    (QAError, 500, "server_error", None),
-)
-
-
-class Message(BaseModel):
-    """One message of a chat request; parts other than text (images) are not read."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[dict[str, Any]] | None = None
-
-    def text(self) -> str:
-        """The message's text, its text parts joined."""
-        if isinstance(self.content, list):
-            return "".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
-        return self.content or ""
-
-
-class ChatRequest(BaseModel):
-    """The fields of a chat completion request that Delta QA reads; others are ignored."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    model: str
-    messages: list[Message] = Field(min_length=1)
-    stream: bool = False
-
-
-def conversation(messages: list[Message]) -> tuple[str, list[tuple[str, str]]]:
-    """The question (the last message, a user's) and the earlier (question, answer) pairs."""
-    if messages[-1].role != "user":
-        raise RequestError(
-            f'the last message is the {messages[-1].role}\'s: end "messages" with the user\'s '
-            "question (role \"user\")"
-        )
-    history: list[tuple[str, str]] = []
-    asked: str | None = None
-    for message in messages[:-1]:
-        if message.role == "user":
-            asked = message.text()
-        elif message.role == "assistant" and asked is not None:
-            history.append((asked, message.text()))
-            asked = None
-    return messages[-1].text(), history
-
-
-def error_body(exc: QAError) -> tuple[int, dict[str, Any]]:
-    """The HTTP status and OpenAI-shaped body of an error."""
-    for kind, status, type_, code in ERRORS:
-        if isinstance(exc, kind):
-            param = {ModelNotFoundError: "model", QuestionError: "messages"}.get(kind)
-            error = {"message": str(exc), "type": type_, "param": param, "code": code}
-            return status, {"error": error}
-    raise AssertionError("QAError is the last row of ERRORS")  # pragma: no cover
-
-
-def _error(message: str, type_: str = "invalid_request_error") -> dict[str, Any]:
-    """An OpenAI-shaped error body that names no parameter or code."""
-    return {"error": {"message": message, "type": type_, "param": None, "code": None}}
-
-
-def extras(answer: Answer) -> dict[str, Any]:
-    """What OpenAI's schema has no field for: citations (each Citation whole), refusal, notice."""
-    return {
-        "citations": [c.model_dump(mode="json") for c in answer.citations],
-        "refused": answer.refused,
-        "notice": answer.notice,
-    }
-
 
 class Api:
     """The API's handlers over one pipeline: key check, answerers, admission and replies."""
@@ -234,7 +158,7 @@ class Api:
 
         def chunk(delta: dict[str, Any], finish: str | None = None, **more: Any) -> str:
             choice = {"index": 0, "delta": delta, "finish_reason": finish}
-            return _sse({**head, "choices": [choice], **more})
+            return sse({**head, "choices": [choice], **more})
 
         try:
             yield chunk({"role": "assistant", "content": ""})
@@ -246,10 +170,10 @@ class Api:
                 yield chunk({}, "stop", **extras(item), text=item.text)
             yield "data: [DONE]\n\n"
         except QAError as exc:  # e.g. the LLM endpoint failed mid-answer: an error event
-            yield _sse(error_body(exc)[1])
+            yield sse(error_body(exc)[1])
         except Exception:
             log.exception("a streamed answer failed")
-            yield _sse(_error(FAILED, "server_error"))
+            yield sse(error(FAILED, "server_error"))
         finally:  # also when the client went away: the next piece is never asked for
             _close(pieces)
             held.close()
@@ -260,23 +184,6 @@ def _close(pieces: Iterator[str | Answer]) -> None:
     close = getattr(pieces, "close", None)
     if close is not None:
         close()
-
-
-def _sse(data: dict[str, Any]) -> str:
-    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
-
-
-def completion(model: str, answer: Answer) -> dict[str, Any]:
-    """A whole answer as an OpenAI chat completion, with the extra fields."""
-    message = {"role": "assistant", "content": answer.text}
-    return {
-        "id": f"chatcmpl-{uuid.uuid4().hex}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-        **extras(answer),
-    }
 
 
 def build_api(pipeline: QAPipeline) -> FastAPI:
@@ -306,12 +213,12 @@ def build_api(pipeline: QAPipeline) -> FastAPI:
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
         served = "the API serves GET /v1/models and POST /v1/chat/completions"
-        return JSONResponse(_error(f"{exc.detail}: {served}"), exc.status_code)
+        return JSONResponse(error(f"{exc.detail}: {served}"), exc.status_code)
 
     @app.exception_handler(Exception)
     async def crash(_: Request, exc: Exception) -> JSONResponse:
         log.error("a request failed", exc_info=exc)
-        return JSONResponse(_error(FAILED, "server_error"), 500)
+        return JSONResponse(error(FAILED, "server_error"), 500)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
