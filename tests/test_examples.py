@@ -60,3 +60,12 @@ def test_the_asked_figure_or_year_leads_the_answer(
     answer = seeded.ask(question)
     assert answer.text.startswith(lead)
     assert lead.split(" —")[0] in answer.citations[0].quote, "taken from the cited sentence"
+
+
+def test_a_list_question_leads_with_its_items_and_cites_them_first(seeded: QAPipeline) -> None:
+    question = "Which industrial clusters in Jiaxing were selected as provincial clusters?"
+    answer = seeded.ask(question)
+    items = "parts industry cluster; Tongxiang glass fiber industry cluster"
+    assert answer.text.startswith(f"{items} — "), answer.text
+    assert all(item in answer.citations[0].quote for item in items.split("; "))
+    assert_citations_are_verbatim(answer)

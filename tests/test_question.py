@@ -217,6 +217,9 @@ def test_a_list_question_gathers_its_items_across_sentences() -> None:
         "parts industry cluster; Tongxiang glass fiber industry cluster"
     )
     assert asked_value(question, sentences[:1]) is None, "a plural names no item"
+    parks = analyse("Which parks did the two provinces build together?")
+    generic = "It is an industrial park and a cooperation park, next to the Lingang park."
+    assert gather(parks, [generic]) == ["Lingang park"], "a kind of park is not one park"
     zh = analyse("嘉兴哪些产业集群入选了省级特色产业集群？")
     assert head_noun(zh) == "集群"
     named = "平湖数控机床产业集群、海宁经编产业集群和桐乡玻璃纤维产业集群入选首批名单。"

@@ -184,6 +184,8 @@ class ExtractiveAnswerer:
                 best_rejected is None or turned_down[0].score > best_rejected.score
             ):
                 best_rejected = turned_down[0]
+        if question.asks == "list" and not question.parts:  # the sentences naming items first
+            picked.sort(key=lambda c: not gather(question, [c.text]))
         trace = self._trace(question, picked, best_rejected, missing)
         if not picked:
             return Draft(text=refusal(hits, best_rejected), refused=True, citations=[], trace=trace)

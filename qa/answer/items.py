@@ -5,7 +5,9 @@
 Tongxiang glass fiber industry cluster"). An item is the run of words that ends with the head
 noun, back to the nearest word that cannot be part of a name (a function word, punctuation);
 a run made only of the question's own words ("the selected industrial clusters") names no
-item, and neither does a plural ("advantageous clusters"): an item is one thing.
+item, and neither does a plural ("advantageous clusters"): an item is one thing. An English
+item names a particular one: a capitalised word or at least two words before the head
+("industrial park" is only a kind of park).
 """
 
 from __future__ import annotations
@@ -77,7 +79,10 @@ def _english(sentence: str, head: str) -> list[str]:
             if not word[0].isalnum() or word.casefold() in stop:
                 break
             start -= 1
-        if start < i:
+        before = tokens[start:i]
+        # "industrial park" is a kind of park, "Lingang park" or "the parts industry cluster"
+        # one of them: a specific item has a capitalised word or two words before the head
+        if len(before) >= 2 or any(word[0].isupper() for word in before):
             out.append(" ".join(tokens[start : i + 1]))
     return out
 
