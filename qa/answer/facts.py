@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -220,21 +221,25 @@ def figure_with_unit(text: str, unit: str) -> bool:
     "$10.4 billion"): the unit pattern within a few characters around the figure. A Chinese
     unit follows its figure at once ("3.71万人", "500余名"), so it is looked for in the next
     few characters only: a 名 further on is more likely 报名 than a head count."""
-    return bool(figures_with_unit(text, unit))
+    return next(_figures_with_unit(text, unit), None) is not None
 
 
 def figures_with_unit(text: str, unit: str) -> list[str]:
     """Each figure in `text` that comes with the unit asked for, as written with it
     ("70 enterprises", "3.71万人"; see `figure_with_unit`)."""
+    return list(_figures_with_unit(text, unit))
+
+
+def _figures_with_unit(text: str, unit: str) -> Iterator[str]:
+    """The figures with the asked unit, one at a time: whether there is one stops at the first
+    (a feature of every candidate sentence)."""
     pattern = _unit_pattern(unit)
     reach = _UNIT_REACH_ZH if has_cjk(text) else _UNIT_REACH_EN
-    out = []
     for m in _ANY_FIGURE.finditer(text):
         start = max(0, m.start() - 2)
         found = pattern.search(text[start : m.end() + reach])
         if found:
-            out.append(text[m.start() : max(m.end(), start + found.end())].strip())
-    return out
+            yield text[m.start() : max(m.end(), start + found.end())].strip()
 
 
 def years_in(text: str) -> list[str]:

@@ -138,7 +138,8 @@ def featurise(
     for c in question.hard:
         if not c.met(held, whole):
             return Featured({}, f"does not mention {c.text}")
-    if question.asks in _STATED and not holds_kind(question, sentence):
+    kind = holds_kind(question, sentence)
+    if question.asks in _STATED and not kind:
         return Featured({}, f"states no {_STATED[question.asks]} of its own")
     soft = [c for c in checkable if c.kind not in ("year", "day")]
     met = sum(c.met(held, whole) for c in soft)
@@ -151,7 +152,7 @@ def featurise(
         "subject": float(not anchors or bool(anchors & (own | before))),
         "similarity": max(0.0, similarity[0]),
         "similarity_context": max(0.0, similarity[1]),
-        "kind": float(holds_kind(question, sentence)),
+        "kind": float(kind),
         # a unit is looked for in the question's own language only ("家" is no English word)
         "unit": float(
             question.unit is None
