@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from qa.corpus.articles import page_at
 from qa.errors import IndexDamagedError, IndexMismatchError
 from qa.index.embeddings import unit_rows
 from qa.index.sentence_terms import SentenceTerms, SentenceTermsWriter, segmented
@@ -62,13 +63,13 @@ class ChunkRecord:
 
     def page_at(self, offset: int) -> int | None:
         """The page of the article that holds `offset` (an article offset inside this chunk),
-        None when the article has no pages."""
-        page = None
-        for number, start in self.pages:
-            if page is not None and start > offset:
-                break
-            page = number
-        return page
+        None when the article has no pages. The pages listed are consecutive, so this is the
+        article's own page lookup over them."""
+        if not self.pages:
+            return None
+        first = self.pages[0][0]
+        found = page_at([start for _, start in self.pages], offset)
+        return first - 1 + (found or 1)
 
     @property
     def day(self) -> dt.date | None:
