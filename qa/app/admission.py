@@ -12,6 +12,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from qa.config import Settings
 
 BUSY = (
     "Delta QA is busy: more questions are waiting than it can answer soon. "
@@ -28,6 +32,12 @@ class Admission:
         self._waiting = 0
         self.most_waiting = waiting
         self.patience_s = patience_s
+
+    @classmethod
+    def of(cls, settings: Settings) -> Admission:
+        """The gate the settings describe (QA_CHAT_CONCURRENCY, _QUEUE_SIZE, _PATIENCE), one
+        for the chat page and the API alike."""
+        return cls(settings.chat_concurrency, settings.chat_queue_size, settings.chat_patience)
 
     @contextmanager
     def enter(self) -> Iterator[bool]:

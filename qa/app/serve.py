@@ -59,9 +59,7 @@ class Api:
     def __init__(self, pipeline: QAPipeline) -> None:
         self.pipeline = pipeline
         settings = pipeline.settings
-        self.gate = Admission(
-            settings.chat_concurrency, settings.chat_queue_size, settings.chat_patience
-        )
+        self.gate = Admission.of(settings)
         self._keys = [key.get_secret_value().encode() for key in settings.api_keys]
         self._extractive: QAPipeline | None = None
         self._lock = threading.Lock()

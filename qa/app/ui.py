@@ -8,7 +8,7 @@ server on 127.0.0.1 with no share link, no analytics and a bounded queue.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -84,10 +84,7 @@ class ChatPage:
 
     def __init__(self, pipeline: QAPipeline) -> None:
         self.pipeline = pipeline
-        settings = pipeline.settings
-        self.gate = Admission(
-            settings.chat_concurrency, settings.chat_queue_size, settings.chat_patience
-        )
+        self.gate = Admission.of(pipeline.settings)
 
     # --- chat -----------------------------------------------------------------------------
     def titles(self) -> dict[str, str]:
@@ -210,12 +207,8 @@ class ChatPage:
         if not files:
             return "Choose one or more .txt, .md, .html, .pdf or .docx files first."
 
-        def embedding(step: IngestProgress) -> None:
-            if progress is not None:
-                progress((step.chunks, step.chunks_total), desc="Embedding new chunks")
-
         try:
-            report = add_uploads(self.pipeline, [Path(f) for f in files], progress=embedding)
+            report = add_uploads(self.pipeline, [Path(f) for f in files], _shown(progress))
         except QAError as exc:
             return f"⚠ {escape(str(exc))}"
         return upload_summary(report)
@@ -230,23 +223,29 @@ class ChatPage:
         if not urls:
             return "Type one or more web addresses (https://...), one a line, first."
 
-        def embedding(step: IngestProgress) -> None:
-            if progress is not None:
-                progress((step.chunks, step.chunks_total), desc="Embedding new chunks")
-
         settings = self.pipeline.settings
         try:
             ingest = self.pipeline.ingest_pages(
                 # a bare "example.com/news" is a web address too
                 [u if is_address(u) else f"https://{u}" for u in urls],
                 allow_private=settings.web_allow_private,
-                progress=embedding,
+                progress=_shown(progress),
             )
         except QAError as exc:
             return f"⚠ {escape(str(exc))}"
         failed = {name for name, _ in ingest.skipped}
         fetched = [u for u in urls if u not in failed]
         return upload_summary(UploadReport(saved=fetched, ingest=ingest))
+
+
+def _shown(progress: Any) -> Callable[[IngestProgress], None]:
+    """An ingest's embedding steps shown on Gradio's progress bar (`progress`, if any)."""
+
+    def embedding(step: IngestProgress) -> None:
+        if progress is not None:
+            progress((step.chunks, step.chunks_total), desc="Embedding new chunks")
+
+    return embedding
 
 
 def upload_summary(report: UploadReport) -> str:
@@ -360,17 +359,20 @@ def build_app(page: ChatPage) -> gr.Blocks:
 
         table.select(select, None, text, api_visibility="private")
 
+        def added(message: str, chosen: list[str] | None) -> tuple[str, Any, gr.Dropdown]:
+            """The summary, the article table and the article filter after an addition."""
+            names = [a.source for a in page.pipeline.articles()]
+            # new choices with the filter kept as the user set it: without an explicit value
+            # the dropdown may fall back to its first choice and silently filter the chat
+            kept = [name for name in chosen or [] if name in names]
+            return message, page.article_rows(), gr.Dropdown(choices=names, value=kept)
+
         def upload(
             paths: list[str] | None,
             chosen: list[str] | None,
             progress: gr.Progress = gr.Progress(),  # noqa: B008
         ) -> Any:
-            message = page.upload(paths, progress)
-            names = [a.source for a in page.pipeline.articles()]
-            # new choices with the filter kept as the user set it: without an explicit value
-            # the dropdown may fall back to its first choice and silently filter the chat
-            kept = [name for name in chosen or [] if name in names]
-            return message, page.article_rows(), gr.Dropdown(choices=names, value=kept), None
+            return *added(page.upload(paths, progress), chosen), None
 
         add.click(
             upload,
@@ -386,10 +388,7 @@ def build_app(page: ChatPage) -> gr.Blocks:
             chosen: list[str] | None,
             progress: gr.Progress = gr.Progress(),  # noqa: B008
         ) -> Any:
-            message = page.add_pages(text, progress)
-            names = [a.source for a in page.pipeline.articles()]
-            kept = [name for name in chosen or [] if name in names]
-            return message, page.article_rows(), gr.Dropdown(choices=names, value=kept), ""
+            return *added(page.add_pages(text, progress), chosen), ""
 
         fetch.click(
             pages,
