@@ -146,16 +146,14 @@ def page_file(url: str) -> str:
     return f"{host}-{digest}{WEB_PAGE_SUFFIX}"
 
 
-def save_page(folder: Path, url: str, final_url: str, body: bytes) -> Path:
-    """Keep a fetched page in `folder` (written aside, then renamed); the copy's path."""
-    from trafilatura.utils import decode_file
-
+def save_page(folder: Path, url: str, final_url: str, html: str) -> Path:
+    """Keep a fetched page's HTML in `folder` (written aside, then renamed); the copy's path."""
     folder.mkdir(parents=True, exist_ok=True)
     record = {
         "url": url,
         "final_url": final_url,
         "fetched": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "html": decode_file(body),
+        "html": html,
     }
     path = folder / page_file(url)
     partial = folder / f".{path.name}.part"  # dot files are not ingested
@@ -169,6 +167,8 @@ def fetch_pages(
 ) -> tuple[list[str], list[tuple[str, str]]]:
     """Fetch and save each page into `folder`: the addresses saved, and (address, reason)
     for each that was not (an earlier saved copy of it is kept)."""
+    from trafilatura.utils import decode_file
+
     saved: list[str] = []
     failed: list[tuple[str, str]] = []
     for url in dict.fromkeys(u.strip() for u in urls if u.strip()):
@@ -176,8 +176,9 @@ def fetch_pages(
             final, body = fetch(
                 url, timeout=timeout, max_bytes=max_bytes, allow_private=allow_private
             )
-            read_page(url, final, body)  # a page with no article text is not kept
-            save_page(folder, url, final, body)
+            html = decode_file(body)
+            extract(url, final, html)  # a page with no article text is not kept
+            save_page(folder, url, final, html)
             saved.append(url)
         except ArticleError as exc:
             failed.append((url, str(exc)))
@@ -195,13 +196,6 @@ def read_saved_page(data: bytes) -> SavedPage:
             "a damaged saved web page: delete it and fetch the page again with `qa ingest URL`"
         ) from None
     return extract(url, final, html)
-
-
-def read_page(url: str, final_url: str, body: bytes) -> SavedPage:
-    """The article in a fetched body (see `extract`)."""
-    from trafilatura.utils import decode_file
-
-    return extract(url, final_url, decode_file(body))
 
 
 def extract(url: str, final_url: str, html: str) -> SavedPage:
