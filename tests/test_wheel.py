@@ -19,6 +19,7 @@ import sys
 import urllib.request
 import zipfile
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -93,12 +94,27 @@ def user_env(venv: Path, home: Path) -> dict[str, str]:
     return {**env, "HOME": str(home), "PATH": f"{venv}{os.pathsep}{env.get('PATH', '')}"}
 
 
-def test_the_installed_wheel_ingests_answers_and_evaluates(venv: Path, tmp_path: Path) -> None:
+class User(NamedTuple):
+    """A user of the installed wheel: an empty working folder, their own HOME, a folder of
+    articles (copies of the seeds) and their environment."""
+
+    work: Path
+    home: Path
+    articles: Path
+    env: dict[str, str]
+
+
+@pytest.fixture
+def user(venv: Path, tmp_path: Path) -> User:
     work, home, articles = tmp_path / "work", tmp_path / "home", tmp_path / "articles"
     work.mkdir()
     home.mkdir()
     shutil.copytree(SEEDS, articles)
-    env = user_env(venv, home)
+    return User(work, home, articles, user_env(venv, home))
+
+
+def test_the_installed_wheel_ingests_answers_and_evaluates(venv: Path, user: User) -> None:
+    work, home, articles, env = user
 
     out = run(["qa", "ingest", str(articles)], work, env)
     assert f"added {len(list(SEEDS.iterdir()))}," in out
@@ -123,18 +139,13 @@ def test_the_installed_wheel_ingests_answers_and_evaluates(venv: Path, tmp_path:
 
 
 def test_the_installed_wheel_reads_pdf_word_and_web_pages(
-    venv: Path,
-    tmp_path: Path,
+    user: User,
     site: Site,  # noqa: F811
 ) -> None:
-    work, home, articles = tmp_path / "work", tmp_path / "home", tmp_path / "articles"
-    work.mkdir()
-    home.mkdir()
-    shutil.copytree(SEEDS, articles)
+    work, home, articles, env = user
     en_pdf(articles)
     zh_pdf(articles)
     word_file(articles / "lanxi.docx")
-    env = user_env(venv, home)
     (work / "pages.txt").write_text(f"# saved pages\n{site.url}/news\n", encoding="utf-8")
 
     out = run(["qa", "ingest", str(articles), "--urls", "pages.txt"], work, env)
@@ -153,14 +164,12 @@ def test_the_installed_wheel_reads_pdf_word_and_web_pages(
         assert source in out, out
 
 
-def test_the_installed_wheel_serves_the_api_and_the_tools(venv: Path, tmp_path: Path) -> None:
+def test_the_installed_wheel_serves_the_api_and_the_tools(
+    venv: Path, user: User, tmp_path: Path
+) -> None:
     from mcp import ClientSession, StdioServerParameters, stdio_client
 
-    work, home, articles = tmp_path / "work", tmp_path / "home", tmp_path / "articles"
-    work.mkdir()
-    home.mkdir()
-    shutil.copytree(SEEDS, articles)
-    env = user_env(venv, home)
+    work, _, articles, env = user
     run(["qa", "ingest", str(articles)], work, env)
 
     port = free_port()
