@@ -23,7 +23,17 @@ CJK_FONT = "STSong-Light"  # a CID font every PDF reader knows: no font file is 
 SENTENCES_PER_PAGE = 12
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
-_CITIES = ["Jiaxing", "Huzhou", "Shaoxing", "Ningbo", "Wuhu", "Hefei", "Suzhou", "Pinghu"]
+# invented towns: the benchmark's text names nothing from the articles
+_CITIES = [
+    "Northfield",
+    "Eastbrook",
+    "Westmere",
+    "Southport",
+    "Lakeside",
+    "Hillcrest",
+    "Riverton",
+    "Oakdale",
+]
 _THINGS = [
     "industrial park",
     "development zone",
@@ -33,7 +43,7 @@ _THINGS = [
     "bamboo processing cluster",
 ]
 _VERBS = ["hosted", "attracted", "counted", "signed up", "welcomed"]
-_ZH_CITIES = ["嘉兴", "湖州", "绍兴", "宁波", "芜湖", "合肥", "苏州", "平湖"]
+_ZH_CITIES = ["甲城", "乙城", "丙城", "丁城", "戊城", "己城", "庚城", "辛城"]
 _ZH_THINGS = [
     "工业园区",
     "经济开发区",
