@@ -80,7 +80,7 @@ def checked(answer: str, *passages: str) -> Checked:
     ]
     one_leaf = [np.array(a) for a in ([[0]], [[0.0]], [[-1]], [[-1]], [[0.0]])]
     reader = Reader(FEATURES, 60.0, *one_leaf, depth=1)
-    always = Policy(reader, threshold=0.5, version="test", fitted_on={})
+    always = Policy(reader, thresholds={"en": 0.5, "zh": 0.5}, version="test", fitted_on={})
     checker = CitationChecker(HashEmbedder(), StubIndex(records), always, anchors=2)  # type: ignore[arg-type]
     return checker.check(answer, [Hit(r, 1.0, 1.0) for r in records])
 
@@ -157,8 +157,10 @@ def test_the_citation_threshold_is_policy_data() -> None:
     leaf = {"feature": [[0]], "threshold": [[0.0]], "left": [[-1]], "right": [[-1]]}
     reader = {"features": list(FEATURES), "baseline": 0.0, "depth": 1, **leaf, "value": [[0.0]]}
     data = {"version": "v", "reader": reader}
-    assert parse_policy({**data, "threshold": 0.5}, "p").supports(0.4) is False
-    fitted = parse_policy({**data, "threshold": 0.5, "citation_threshold": 0.3}, "p")
+    points = {"thresholds": {"en": 0.5, "zh": 0.2}}
+    # unfitted, the strictest answer threshold stands in
+    assert parse_policy({**data, **points}, "p").supports(0.4) is False
+    fitted = parse_policy({**data, **points, "citation_threshold": 0.3}, "p")
     assert fitted.supports(0.4) and fitted.to_json()["citation_threshold"] == 0.3
 
 
@@ -187,4 +189,4 @@ def test_a_policy_fitted_on_other_features_is_refused() -> None:
     leaf = {"feature": [[0]], "threshold": [[0.0]], "left": [[-1]], "right": [[-1]]}
     reader = {"features": ["support"], "baseline": 0.0, "depth": 1, **leaf, "value": [[0.0]]}
     with pytest.raises(ConfigError, match=r"python -m qa\.train"):
-        parse_policy({"version": "v", "threshold": 0.5, "reader": reader}, "p")
+        parse_policy({"version": "v", "thresholds": {"en": 0.5, "zh": 0.5}, "reader": reader}, "p")

@@ -13,7 +13,7 @@ TWO_INDUSTRIES = "000_8914bb077c7574b6.txt"
 CROSS_LANGUAGE = pytest.mark.xfail(
     strict=True,
     reason="declined: the English defining sentence shares no term with the Chinese question "
-    "and the reader scores it 0.029, under the operating point 0.06 (issue 18)",
+    "and the reader scores it 0.029, under the Chinese operating point 0.135 (issue 18)",
 )
 # question → (an article its answer cites, words the answer holds); None: declined
 ANSWERED: dict[str, tuple[str, str] | None] = {

@@ -140,7 +140,7 @@ def test_policy_prefers_the_figure_about_the_subject() -> None:
     right = features(question, "The machine tool cluster has 70 enterprises.", 0.7)
     other = features(question, "The glass fibre park employs 70 workers.", 0.3)
     assert policy.score(right.values) > policy.score(other.values)
-    assert policy.accepts(policy.score(right.values))
+    assert policy.accepts(policy.score(right.values), "en")
 
 
 @pytest.mark.xfail(
@@ -152,7 +152,7 @@ def test_policy_declines_a_figure_about_another_subject() -> None:
     policy = load_policy()
     question = "How many enterprises are in the machine tool cluster?"
     other = features(question, "The glass fibre park employs 70 workers.", 0.3)
-    assert not policy.accepts(policy.score(other.values))
+    assert not policy.accepts(policy.score(other.values), "en")
 
 
 def test_chinese_question_over_an_english_sentence_keeps_its_year() -> None:

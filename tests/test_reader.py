@@ -46,7 +46,7 @@ def test_a_year_that_does_not_match_never_answers_but_a_comparison_year_does() -
     question = "How many enterprises did the cluster have in 2022?"
     assert features(question, "In 2021 the cluster had 60 enterprises.").ineligible
     compared = score(question, "In 2022 the cluster had 70 enterprises, up from 60 in 2021.")
-    assert load_policy().accepts(compared)
+    assert load_policy().accepts(compared, "en")
 
 
 def test_the_subject_in_the_sentence_before_counts() -> None:
@@ -54,7 +54,7 @@ def test_the_subject_in_the_sentence_before_counts() -> None:
     sentence = "With more than 70 enterprises in the cluster, it generated an output of 14 billion."
     before = "The Pinghu CNC machine tool cluster is one of the provincial clusters."
     assert score(question, sentence, 0.3, before=before) > 2 * score(question, sentence, 0.3)
-    assert load_policy().accepts(score(question, sentence, 0.3, before=before))
+    assert load_policy().accepts(score(question, sentence, 0.3, before=before), "en")
 
 
 def test_a_heading_that_echoes_the_question_loses_to_the_answer() -> None:
@@ -92,7 +92,7 @@ def test_a_list_question_prefers_the_sentence_that_names_the_items() -> None:
 def test_a_chinese_question_over_an_english_article() -> None:
     question = "平湖数控机床产业集群有多少家企业？"
     english = score(question, "The Pinghu CNC machine tool cluster has 70 enterprises.")
-    assert load_policy().accepts(english), "an English answer is still an answer"
+    assert load_policy().accepts(english, "zh"), "an English answer is still an answer"
     assert features(question, "The cluster is in Pinghu.").ineligible, "no figure, no answer"
     assert english < score(question, "平湖数控机床产业集群有70家企业。"), "its own language first"
 

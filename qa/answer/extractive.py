@@ -210,7 +210,7 @@ class ExtractiveAnswerer:
             most = self.policy.cited([c.score for c in ranked[:limit]], limit)
         chosen: list[Candidate] = []
         for c in ranked:
-            if len(chosen) == most or not self.policy.accepts(c.score):
+            if len(chosen) == most or not self.policy.accepts(c.score, part.lang):
                 break
             if any(_same(c, other) for other in [*taken, *chosen]):
                 continue
@@ -224,8 +224,9 @@ class ExtractiveAnswerer:
         best_rejected: Candidate | None,
         missing: list[Question],
     ) -> Trace:
+        point = self.policy.threshold(question.lang)
         if not picked:
-            decision = "declined: " + _why_declined(best_rejected, self.policy.threshold)
+            decision = "declined: " + _why_declined(best_rejected, point)
         elif missing:
             decision = (
                 f"answered {len(question.parts) - len(missing)} of {len(question.parts)} parts"
@@ -236,13 +237,13 @@ class ExtractiveAnswerer:
         if best_rejected is not None and not best_rejected.featured.ineligible:
             reason = (
                 "over the operating point, but the answer already has its sentences"
-                if self.policy.accepts(best_rejected.score)
-                else f"probability under the operating point {self.policy.threshold:.3f}"
+                if self.policy.accepts(best_rejected.score, question.lang)
+                else f"probability under the operating point {point:.3f}"
             )
         return Trace(
             analysis=question.as_dict(),
             policy=self.policy.version,
-            threshold=round(self.policy.threshold, 4),
+            threshold=round(point, 4),
             decision=decision,
             chosen=[c.considered() for c in picked],
             best_rejected=best_rejected.considered(reason) if best_rejected else None,

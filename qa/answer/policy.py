@@ -1,14 +1,16 @@
 """The answer policy: the reader (`qa.answer.reader`) that scores a candidate sentence, the
-cut-off above which a sentence answers, and the cut-off above which a sentence supports an
-LLM's cited claim (`qa.answer.citations`). It is fitted on training data by `python -m
-qa.train` (the citation cut-off by `qa.train.citation_fit`) and stored in `policy.json` beside
-this module, with its model card (`policy.md`); nothing here is tuned by hand.
+cut-off above which a sentence answers (one per question language: the reader's scores are
+not calibrated alike across languages, see `qa.train.decide`), and the cut-off above which a
+sentence supports an LLM's cited claim (`qa.answer.citations`). It is fitted on training data
+by `python -m qa.train` (the citation cut-off by `qa.train.citation_fit`) and stored in
+`policy.json` beside this module, with its model card (`policy.md`); nothing here is tuned by
+hand.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -27,11 +29,11 @@ class Policy:
     """The reader and the thresholds on its probability."""
 
     reader: Reader
-    threshold: float
+    thresholds: Mapping[str, float]  # the operating point, by the question's language
     version: str
     fitted_on: dict[str, Any]
     # a claim scored with its cited sentence as the answer to it; None: not fitted yet, so the
-    # answer threshold stands in
+    # strictest answer threshold stands in
     citation_threshold: float | None = None
     # a one-sentence answer also cites the next sentences within this of the best's probability
     lead: float = 0.0
@@ -44,9 +46,13 @@ class Policy:
         """The probability that a sentence with these feature values answers the question."""
         return float(self.scores([values])[0])
 
-    def accepts(self, score: float) -> bool:
-        """Whether a score is high enough to answer."""
-        return score >= self.threshold
+    def threshold(self, lang: str) -> float:
+        """The operating point for a question in `lang` ("en" or "zh")."""
+        return self.thresholds[lang]
+
+    def accepts(self, score: float, lang: str) -> bool:
+        """Whether a score is high enough to answer a question in `lang`."""
+        return score >= self.threshold(lang)
 
     def cited(self, scores: Sequence[float], limit: int) -> int:
         """How many sentences a one-sentence answer cites (see `within_lead`)."""
@@ -54,8 +60,11 @@ class Policy:
 
     @property
     def citation_cut(self) -> float:
-        """The threshold a claim–sentence score must reach (the answer threshold if unfitted)."""
-        return self.threshold if self.citation_threshold is None else self.citation_threshold
+        """The threshold a claim–sentence score must reach (the strictest answer threshold if
+        unfitted)."""
+        if self.citation_threshold is None:
+            return max(self.thresholds.values())
+        return self.citation_threshold
 
     def supports(self, score: float) -> bool:
         """Whether a claim–sentence score is high enough for the sentence to verify the claim."""
@@ -65,7 +74,7 @@ class Policy:
         """The data-file form of the policy."""
         return {
             "version": self.version,
-            "threshold": round(self.threshold, 6),
+            "thresholds": {lang: round(t, 6) for lang, t in sorted(self.thresholds.items())},
             **(
                 {"citation_threshold": round(self.citation_threshold, 6)}
                 if self.citation_threshold is not None
@@ -78,6 +87,7 @@ class Policy:
 
 
 DEFAULT_FILE = "policy.json"
+LANGUAGES = ("en", "zh")  # a question's languages (`qa.answer.question`), each its own threshold
 
 
 def within_lead(scores: Sequence[float] | np.ndarray, lead: float, limit: int) -> int:
@@ -94,7 +104,7 @@ def parse_policy(data: dict[str, Any], where: str) -> Policy:
     try:
         policy = Policy(
             reader=parse_reader(data["reader"]),
-            threshold=float(data["threshold"]),
+            thresholds={lang: float(data["thresholds"][lang]) for lang in LANGUAGES},
             version=str(data["version"]),
             fitted_on=dict(data.get("fitted_on", {})),
             citation_threshold=(

@@ -4,7 +4,9 @@ per data source at every threshold, the operating point, and the risk–coverage
 The operating point is a stated cost, not a mean of accuracy and rejection (which rewards
 declining everything on a set the answerer handles badly): the highest threshold at which no
 source declines more than its ceiling of the questions it can answer; the rejection is then
-as much as that allows.
+as much as that allows. Each question language has its own: the reader's probabilities are
+not calibrated alike across languages (an English answer scores lower than a Chinese one),
+so one threshold for both is set by the weaker language and leaves the other declining little.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from qa.answer.reader import Reader
 from qa.config import Settings
 from qa.train.examples import Case
 
-GRID = np.round(np.linspace(0.01, 0.99, 99), 2)  # thresholds on the probability
+GRID = np.round(np.arange(1, 200) / 200, 3)  # thresholds on the probability, 0.005 apart
 CEILING = 0.10  # false refusals allowed on a source, unless `ceilings` says otherwise
 LIMIT: int = Settings.model_fields["answer_sentences"].default  # most sentences of an answer
 LEADS = (0.0, 0.05, 0.1, 0.2, 0.3)  # leads tried for citing a close second
@@ -34,6 +36,7 @@ class Scored:
     source: str
     should_answer: bool
     parts: Sequence[tuple[np.ndarray, np.ndarray, int]]
+    lang: str
 
     @property
     def best(self) -> float:
@@ -61,8 +64,26 @@ def score(cases: Sequence[Case], reader: Reader) -> list[Scored]:
             s = reader.predict(part.x)
             order = np.argsort(-s, kind="stable")
             parts.append((s[order], part.y[order], part.most))
-        out.append(Scored(case.source, case.should_answer, parts))
+        out.append(Scored(case.source, case.should_answer, parts, case.lang))
     return out
+
+
+def by_language(scored: Sequence[Scored]) -> dict[str, list[Scored]]:
+    """The cases of each question language."""
+    out: dict[str, list[Scored]] = {}
+    for case in scored:
+        out.setdefault(case.lang, []).append(case)
+    return out
+
+
+def operating_points(
+    scored: Sequence[Scored], ceilings: Mapping[str, float]
+) -> dict[str, float]:
+    """Per question language, its `operating_point` over the cases in that language."""
+    return {
+        lang: operating_point(outcomes(mine), ceilings)
+        for lang, mine in sorted(by_language(scored).items())
+    }
 
 
 def allowed(scores: np.ndarray, most: int, lead: float, limit: int = LIMIT) -> int:
@@ -155,28 +176,35 @@ def risk_coverage(
     ]
 
 
-def sentences(scored: Sequence[Scored], threshold: float, lead: float) -> float:
-    """Sentences per answered question at `threshold` with `lead`."""
+def sentences(scored: Sequence[Scored], thresholds: Mapping[str, float], lead: float) -> float:
+    """Sentences per answered question at its language's threshold with `lead`."""
     counts = [
-        sum(int((s[: allowed(s, most, lead)] >= threshold).sum()) for s, _, most in case.parts)
+        sum(
+            int((s[: allowed(s, most, lead)] >= thresholds[case.lang]).sum())
+            for s, _, most in case.parts
+        )
         for case in scored
-        if case.best >= threshold
+        if case.best >= thresholds[case.lang]
     ]
     return float(np.mean(counts)) if counts else 0.0
 
 
-def choose_lead(scored: Sequence[Scored], threshold: float) -> float:
+def choose_lead(scored: Sequence[Scored], thresholds: Mapping[str, float]) -> float:
     """The widest lead of LEADS each of whose steps won at least PER_SENTENCE accuracy (pooled
-    over `scored`) for every sentence it added per answer."""
-    point = np.array([threshold])
+    over `scored`, each at its language's threshold) for every sentence it added per answer."""
 
     def accuracy(lead: float) -> float:
-        rights = [outcomes([c], point, lead)[c.source][0, 0] for c in scored if c.should_answer]
+        rights = [
+            outcomes([c], np.array([thresholds[c.lang]]), lead)[c.source][0, 0]
+            for c in scored
+            if c.should_answer
+        ]
         return float(np.mean(rights)) if rights else 0.0
 
-    chosen, best, length = LEADS[0], accuracy(LEADS[0]), sentences(scored, threshold, LEADS[0])
+    chosen, best = LEADS[0], accuracy(LEADS[0])
+    length = sentences(scored, thresholds, LEADS[0])
     for lead in LEADS[1:]:
-        gain, more = accuracy(lead) - best, sentences(scored, threshold, lead) - length
+        gain, more = accuracy(lead) - best, sentences(scored, thresholds, lead) - length
         if more > 0 and gain / more < PER_SENTENCE:
             break
         chosen, best, length = lead, best + gain, length + more

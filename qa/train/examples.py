@@ -70,11 +70,12 @@ class Part:
 @dataclass(frozen=True)
 class Case:
     """One question over one corpus: where it comes from, whether it can be answered there,
-    and its parts."""
+    its parts, and its language (each language has an operating point of its own)."""
 
     source: str
     should_answer: bool
     parts: Sequence[Part]
+    lang: str
 
 
 def instance(
@@ -102,7 +103,7 @@ def instance(
         parts.append(
             Part(x.reshape(len(eligible), len(FEATURES)), y.reshape(len(eligible), gold), most)
         )
-    return Case(source, answer, parts)
+    return Case(source, answer, parts, analysis.lang)
 
 
 def seeds_pipeline(settings: Settings, cache: Path) -> QAPipeline:
