@@ -68,7 +68,7 @@ class Trace(_Frozen):
             asked += "; must match: " + ", ".join(c["text"] for c in analysis["constraints"])
         if analysis.get("parts"):
             asked += "; parts: " + " | ".join(p["text"] for p in analysis["parts"])
-        point = f"policy {self.policy}, operating point {self.threshold:.2f}"
+        point = f"policy {self.policy}, operating point {self.threshold:g}"
         out = [asked, f"decision: {self.decision} ({point})"]
         for c in self.chosen:
             out.append(f"chosen, probability {c.score:.3f}: “{c.quote}” ({c.source}) {_top(c)}")
