@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
 from qa.answer.features import FEATURES
+from qa.answer.question import Lang
 from qa.answer.reader import Reader, parse_reader
 from qa.errors import ConfigError
 
@@ -46,11 +47,11 @@ class Policy:
         """The probability that a sentence with these feature values answers the question."""
         return float(self.scores([values])[0])
 
-    def threshold(self, lang: str) -> float:
-        """The operating point for a question in `lang` ("en" or "zh")."""
+    def threshold(self, lang: Lang) -> float:
+        """The operating point for a question in `lang`."""
         return self.thresholds[lang]
 
-    def accepts(self, score: float, lang: str) -> bool:
+    def accepts(self, score: float, lang: Lang) -> bool:
         """Whether a score is high enough to answer a question in `lang`."""
         return score >= self.threshold(lang)
 
@@ -87,7 +88,7 @@ class Policy:
 
 
 DEFAULT_FILE = "policy.json"
-LANGUAGES = ("en", "zh")  # a question's languages (`qa.answer.question`), each its own threshold
+LANGUAGES: tuple[str, ...] = get_args(Lang)  # a question's languages, each its own threshold
 
 
 def within_lead(scores: Sequence[float] | np.ndarray, lead: float, limit: int) -> int:

@@ -15,6 +15,7 @@ from qa.answer.facts import Facts, facts, flat
 from qa.lexicon import KINDS, lexicon
 from qa.tokens import has_cjk, jieba, terms
 
+Lang = Literal["en", "zh"]  # a question's language: Chinese when it holds a Han character
 Asks = Literal["date", "number", "person", "place", "definition", "list", "yesno", "other"]
 ConstraintKind = Literal["year", "day", "quantity", "name", "qualifier"]
 HARD: frozenset[str] = frozenset({"year", "day"})  # a sentence that misses one never answers
@@ -64,7 +65,7 @@ class Question:
     """A question analysed once: see the module docstring."""
 
     text: str
-    lang: Literal["en", "zh"]
+    lang: Lang
     asks: Asks
     terms: tuple[str, ...]  # every content term, tokenised once
     subject: tuple[str, ...]  # the terms that name what it is about (no cue or constraint words)
@@ -111,7 +112,7 @@ def analyse(text: str) -> Question:
 
 
 def _single(text: str) -> Question:
-    lang: Literal["en", "zh"] = "zh" if has_cjk(text) else "en"
+    lang: Lang = "zh" if has_cjk(text) else "en"
     cues = lexicon().asks[lang]
     asks: Asks = "other"
     cue_spans: list[tuple[int, int]] = []
