@@ -1,13 +1,14 @@
 """Check the HNSW files of an embedded Chroma store before Chroma opens them.
 
-Chroma's native code trusts these files: a garbled header or a link to a node that does not
-exist crashes the whole process (a segmentation fault, measured with chromadb 1.5.9), and a
-truncated vector file is read as if it were whole. These checks cost one pass over the level-0
-links, which is done once per process that opens the index.
+Chroma's native code trusts these files: a garbled header, a cut list of upper-level links or
+a link to a node that does not exist crashes the whole process (a segmentation fault, measured
+with chromadb 1.5.9), and a truncated vector file is read as if it were whole. These checks
+cost one pass over the links, which is done once per process that opens the index.
 
 The layout (hnswlib as Chroma persists it): `header.bin` holds 100 bytes of sizes and counts;
 `data_level0.bin` one record per node: a link count, `maxM0` neighbour ids, the vector, the
-label; `length.bin` one float32 per node.
+label; `length.bin` one float32 per node; `link_lists.bin` per node its upper levels' links:
+their size in bytes, then per level a link count and `maxM` neighbour ids.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def damage(chroma_folder: Path) -> str | None:
     if not chroma_folder.is_dir():
         return None
     for segment in sorted(p for p in chroma_folder.iterdir() if p.is_dir()):
-        files = {name: segment / name for name in ("header.bin", "data_level0.bin", "length.bin")}
+        names = ("header.bin", "data_level0.bin", "length.bin", "link_lists.bin")
+        files = {name: segment / name for name in names}
         present = [name for name, path in files.items() if path.exists()]
         if not present:
             continue
@@ -57,7 +59,7 @@ def _segment_damage(files: dict[str, Path]) -> str | None:
         data_at,
         level,
         entry,
-        _,
+        max_m,
         max_m0,
         m,
         mult,
@@ -67,7 +69,7 @@ def _segment_damage(files: dict[str, Path]) -> str | None:
         version == 1
         and offset0 == 0
         and count <= most
-        and 0 < m <= max_m0 < 4096
+        and 0 < m <= max_m <= max_m0 < 4096
         and data_at == 4 + 4 * max_m0
         and label_at == size - 8
         and size > data_at + 8
@@ -86,6 +88,8 @@ def _segment_damage(files: dict[str, Path]) -> str | None:
         return f"length.bin is too short for {count} nodes"
     if count and not _links_valid(files["data_level0.bin"], count, size, max_m0):
         return "data_level0.bin links to nodes that do not exist"
+    if not _upper_links_valid(files["link_lists.bin"].read_bytes(), count, max_m):
+        return "link_lists.bin does not hold one whole list of links per node"
     return None
 
 
@@ -98,3 +102,29 @@ def _links_valid(path: Path, count: int, size: int, max_m0: int) -> bool:
         return False
     used = np.arange(max_m0) < linked[:, None]
     return bool((links[:, 1:][used] < count).all())
+
+
+def _upper_links_valid(data: bytes, count: int, max_m: int) -> bool:
+    """Whether `data` (link_lists.bin) holds, for each of `count` nodes in turn, the size of
+    its upper levels' links and then those levels, each with a link count that fits and
+    neighbour ids that name nodes, and nothing after the last node."""
+    per_level = 4 + 4 * max_m
+    at = 0
+    for _ in range(count):
+        if at + 4 > len(data):
+            return False
+        (size,) = struct.unpack_from("<I", data, at)
+        at += 4
+        if size == 0:  # a node on level 0 only, most of them
+            continue
+        if size % per_level or size // per_level > _MAX_LEVEL or at + size > len(data):
+            return False
+        levels = np.frombuffer(data, dtype=np.uint32, count=size // 4, offset=at)
+        links = levels.reshape(-1, 1 + max_m)
+        linked = links[:, 0] & 0xFFFF
+        if int(linked.max()) > max_m:
+            return False
+        if not (links[:, 1:][np.arange(max_m) < linked[:, None]] < count).all():
+            return False
+        at += size
+    return at == len(data)
