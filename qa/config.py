@@ -136,6 +136,18 @@ class Settings(BaseSettings):
         30, ge=1, description="Results taken from each retriever before fusion."
     )
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    rerank_pool: int = Field(
+        15,
+        ge=0,
+        description="Fused passages the cross-encoder reads before the top ones are kept: one "
+        "below the top that it reads as answering moves in front (0 = the fused order).",
+    )
+    cross_candidates: int = Field(
+        10,
+        ge=0,
+        description="Candidate sentences (the trees' best) the cross-encoder reads; the rest "
+        "are not answers. 0 = the trees alone.",
+    )
     # 0.5 : 2 was at least as good as 1 : 1 on all three RGB tuning corpora (`qa compare-retrieval`)
     dense_weight: float = Field(0.5, ge=0, description="Weight of the dense ranking in fusion.")
     bm25_weight: float = Field(2.0, ge=0, description="Weight of the BM25 ranking in fusion.")

@@ -23,6 +23,7 @@ from qa.answer.retrieval import Filters, Hit, Mode, Retriever
 from qa.config import Settings
 from qa.corpus.embed import Progress
 from qa.corpus.ingest import IngestReport, ingest
+from qa.cross.scorer import shared as cross_scorer
 from qa.errors import (
     ArticleError,
     BackendError,
@@ -83,14 +84,17 @@ class QAPipeline:
     @cached_property
     def retriever(self) -> Retriever:
         """The hybrid retriever over this pipeline's store."""
-        return Retriever(self.store, self.embedder, self.settings)
+        scorer = cross_scorer() if self.settings.rerank_pool else None
+        return Retriever(self.store, self.embedder, self.settings, scorer)
 
     @property
     def answerer(self) -> ExtractiveAnswerer:
         """The offline extractive answerer."""
         if self._answerer is None:
             policy = load_policy(self.settings.policy_file)
-            self._answerer = ExtractiveAnswerer(self.store.keyword, self.settings, policy)
+            self._answerer = ExtractiveAnswerer(
+                self.store.keyword, self.settings, policy, cross_scorer()
+            )
         return self._answerer
 
     def ingest(

@@ -107,3 +107,18 @@ def test_a_close_second_is_cited_too_and_training_counts_it_the_same_way() -> No
         assert policy.cited(scores, 3) == cited
         assert allowed(np.array(scores), 1, 0.1) == cited
     assert allowed(np.array([0.9, 0.89]), 6, 0.1) == 6, "a list keeps its own count"
+
+
+def test_the_blend_weighs_the_two_log_odds_per_language_and_round_trips() -> None:
+    from dataclasses import replace
+
+    from qa.answer.policy import parse_policy
+
+    policy = replace(load_policy(), blend={"en": (1.0, 2.0, -1.0), "zh": (0.0, 1.0, 0.0)})
+    trees, cross = np.array([0.5, 0.9]), np.array([0.5, 0.1])
+    en = policy.blended(trees, cross, "en")
+    assert en[0] == pytest.approx(1 / (1 + np.e))  # 1·0 + 2·0 − 1
+    assert np.allclose(policy.blended(trees, cross, "zh"), cross)  # the trees weigh nothing
+    again = parse_policy(policy.to_json(), "test")
+    assert again.blend == policy.blend
+    assert np.allclose(replace(policy, blend=None).blended(trees, cross, "en"), trees)

@@ -30,6 +30,7 @@ from qa.answer.policy import Policy
 from qa.answer.question import Question
 from qa.answer.retrieval import Hit
 from qa.config import Settings
+from qa.cross.scorer import CrossScorer
 from qa.index.keyword import KeywordIndex
 from qa.models import Citation, Considered, Trace
 
@@ -51,14 +52,18 @@ class Candidate:
     terms: frozenset[str]
     featured: Featured
     score: float
+    cross: float | None = None  # the cross-encoder's probability, where it read the pair
 
     def considered(self, reason: str | None = None) -> Considered:
-        """The trace entry of this candidate."""
+        """The trace entry of this candidate (the cross-encoder's probability as `cross`)."""
+        values = dict(self.featured.values)
+        if self.cross is not None:
+            values["cross"] = self.cross
         return Considered(
             source=self.hit.record.source,
             quote=self.text,
             score=round(self.score, 4),
-            features={k: round(v, 4) for k, v in self.featured.values.items()},
+            features={k: round(v, 4) for k, v in values.items()},
             reason=reason or self.featured.ineligible,
         )
 
@@ -79,10 +84,17 @@ class ExtractiveAnswerer:
 
     name = "extractive"
 
-    def __init__(self, keyword: KeywordIndex, settings: Settings, policy: Policy) -> None:
+    def __init__(
+        self,
+        keyword: KeywordIndex,
+        settings: Settings,
+        policy: Policy,
+        scorer: CrossScorer | None = None,
+    ) -> None:
         self.keyword = keyword
         self.settings = settings
         self.policy = policy
+        self.scorer = scorer  # its probability is blended with the trees' (`Policy.blended`)
 
     def candidates(
         self, question: Question, hits: list[Hit], query_vector: np.ndarray
@@ -116,12 +128,27 @@ class ExtractiveAnswerer:
                 for (hit, s, e, before), sim in zip(spans, sims, strict=True)
             ]
         )
-        scored = iter(self.policy.scores([f.values for f in featured if not f.ineligible]))
+        eligible = [i for i, f in enumerate(featured) if not f.ineligible]
+        trees = self.policy.scores([featured[i].values for i in eligible])
+        cross: dict[int, float] = {}
+        wanted = self.settings.cross_candidates
+        if self.scorer is not None and eligible and wanted:
+            # a cascade: the cross-encoder reads the trees' best; the others read as 0
+            best = [eligible[j] for j in np.argsort(-trees, kind="stable")[:wanted]]
+            texts = [spans[i][0].record.text[spans[i][1] : spans[i][2]] for i in best]
+            cross = dict(zip(best, self.scorer.scores(question.text, texts).tolist(), strict=True))
+            read = np.array([cross.get(i, 0.0) for i in eligible])
+            trees = self.policy.blended(trees, read, question.lang)
+        scores = dict(zip(eligible, trees.tolist(), strict=True))
         out = []
-        for (hit, s, e, _), values in zip(spans, featured, strict=True):
-            score = 0.0 if values.ineligible else float(next(scored))
+        for i, ((hit, s, e, _), values) in enumerate(zip(spans, featured, strict=True)):
             start, text = hit.record.start, hit.record.text[s:e]
-            out.append(Candidate(hit, start + s, start + e, text, terms_of(text), values, score))
+            out.append(
+                Candidate(
+                    hit, start + s, start + e, text, terms_of(text), values,
+                    scores.get(i, 0.0), cross.get(i),
+                )
+            )
         return sorted(out, key=lambda c: -c.score)
 
     def _spans(

@@ -38,10 +38,22 @@ class Policy:
     citation_threshold: float | None = None
     # a one-sentence answer also cites the next sentences within this of the best's probability
     lead: float = 0.0
+    # per language, (tree weight, cross-encoder weight, bias) of the logistic blend of the two
+    # probabilities' log-odds; None: the trees' probability alone
+    blend: Mapping[str, tuple[float, float, float]] | None = None
 
     def scores(self, featured: Sequence[dict[str, float]]) -> np.ndarray:
         """The probability, for each candidate's feature values, that the sentence answers."""
         return self.reader.predict(self.reader.rows(featured))
+
+    def blended(self, trees: np.ndarray, cross: np.ndarray, lang: Lang) -> np.ndarray:
+        """The trees' and the cross-encoder's probabilities blended for a question in `lang`
+        (the trees' alone where the policy has no blend)."""
+        if self.blend is None:
+            return trees
+        a, b, c = self.blend[lang]
+        z = a * logit(trees) + b * logit(cross) + c
+        return (1.0 / (1.0 + np.exp(-z))).astype(np.float64)
 
     def score(self, values: dict[str, float]) -> float:
         """The probability that a sentence with these feature values answers the question."""
@@ -82,6 +94,11 @@ class Policy:
                 else {}
             ),
             "lead": round(self.lead, 6),
+            **(
+                {"blend": {k: [round(w, 6) for w in ws] for k, ws in sorted(self.blend.items())}}
+                if self.blend is not None
+                else {}
+            ),
             "fitted_on": self.fitted_on,
             "reader": self.reader.to_json(),
         }
@@ -89,6 +106,12 @@ class Policy:
 
 DEFAULT_FILE = "policy.json"
 LANGUAGES: tuple[str, ...] = get_args(Lang)  # a question's languages, each its own threshold
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    """Log-odds of probabilities, kept finite (clipped to [1e-6, 1 - 1e-6])."""
+    q = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.log(q / (1 - q))
 
 
 def within_lead(scores: Sequence[float] | np.ndarray, lead: float, limit: int) -> int:
@@ -112,6 +135,11 @@ def parse_policy(data: dict[str, Any], where: str) -> Policy:
                 float(data["citation_threshold"]) if "citation_threshold" in data else None
             ),
             lead=float(data.get("lead", 0.0)),
+            blend=(
+                {lang: _triple(data["blend"][lang]) for lang in LANGUAGES}
+                if "blend" in data
+                else None
+            ),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(
@@ -124,6 +152,11 @@ def parse_policy(data: dict[str, Any], where: str) -> Policy:
             "re-fit it with `python -m qa.train`"
         )
     return policy
+
+
+def _triple(values: Any) -> tuple[float, float, float]:
+    a, b, c = (float(v) for v in values)
+    return a, b, c
 
 
 def load_policy(path: Path | None = None) -> Policy:

@@ -11,13 +11,16 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 
 from qa.config import Settings
+from qa.cross.scorer import CrossScorer
 from qa.index.embeddings import Embedder
 from qa.index.keyword import ChunkRecord
 from qa.index.store import Store
-from qa.tokens import terms
+from qa.tokens import has_cjk, terms
 
 Mode = Literal["hybrid", "dense", "bm25"]
 K = TypeVar("K", bound=Hashable)  # what a ranking ranks: chunk ids here, rows elsewhere
+# a pooled passage the cross-encoder reads as more likely to answer than not joins the top
+PROMOTE = 0.5
 
 
 @dataclass(frozen=True)
@@ -60,10 +63,17 @@ class Hit:
 class Retriever:
     """Finds the chunks that best match a question."""
 
-    def __init__(self, store: Store, embedder: Embedder, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        settings: Settings,
+        scorer: CrossScorer | None = None,
+    ) -> None:
         self.store = store
         self.embedder = embedder
         self.settings = settings
+        self.scorer = scorer  # reranks the fused pool when set
 
     def retrieve(
         self,
@@ -108,13 +118,53 @@ class Retriever:
             found = keyword.search(terms(query) if query_terms is None else query_terms, n, mask)
             rankings.append((self.settings.bm25_weight, [keyword.records[i].id for i, _ in found]))
             timings["bm25"] = _ms(clock)
-        best = fuse(rankings, self.settings.rrf_k)[:k]
+        pool = self.settings.rerank_pool if self.scorer is not None else 0
+        best = fuse(rankings, self.settings.rrf_k)[: max(k, pool)]
         hits = []
         for cid, score in best:
             row = keyword.row(cid)
             if row is not None:
                 hits.append(Hit(keyword.records[row], score, similarity.get(cid, 0.0)))
-        return hits, vector
+        if len(hits) > k:
+            clock = time.perf_counter()
+            words = terms(query) if query_terms is None else list(query_terms)
+            hits = self.promote(query, words, hits, k, vector)
+            timings["rerank"] = _ms(clock)
+        return hits[:k], vector
+
+    def promote(
+        self, query: str, words: Sequence[str], hits: list[Hit], k: int, vector: np.ndarray
+    ) -> list[Hit]:
+        """The fused top `k`, with pooled passages below it that the cross-encoder reads as
+        answering (probability at least PROMOTE) moved in front, best first: a passage one
+        ranking put first for a rare name, or one in another language, comes up when it
+        answers, and the fused order is kept otherwise. Of each passage the cross-encoder reads
+        the sentence closest to the query and the one sharing its rarest terms."""
+        assert self.scorer is not None
+        keyword = self.store.keyword
+        below = hits[k:]
+        rows = keyword.rows([h.record.id for h in below])
+        vectors = keyword.sentence_vectors(rows)
+        stored = keyword.sentence_terms(rows)
+        idf = keyword.idf_in(has_cjk(query))
+        weight = {w: idf(w) for w in set(words)}
+        picked: list[list[str]] = []
+        at = 0
+        for hit in below:
+            spans = hit.record.sentences
+            sims = vectors[at : at + len(spans)] @ vector.astype(vectors.dtype)
+            chosen = {int(np.argmax(sims))} if len(spans) else set()
+            if stored is not None and len(spans):
+                shared = [sum(weight.get(t, 0.0) for t in stored[at + i]) for i in range(len(spans))]
+                chosen.add(int(np.argmax(shared)))
+            at += len(spans)
+            picked.append([hit.record.text[spans[i][0] : spans[i][1]] for i in sorted(chosen)])
+        flat = [t for texts in picked for t in texts]
+        probs = iter(self.scorer.scores(query, flat).tolist())
+        read = [max((next(probs) for _ in texts), default=0.0) for texts in picked]
+        up = sorted((i for i, p in enumerate(read) if p >= PROMOTE), key=lambda i: -read[i])
+        moved = [below[i] for i in up]
+        return [*moved, *hits[:k], *(h for i, h in enumerate(below) if i not in set(up))]
 
 
 def fuse(rankings: Sequence[tuple[float, Sequence[K]]], rrf_k: int) -> list[tuple[K, float]]:

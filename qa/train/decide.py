@@ -11,7 +11,7 @@ so one threshold for both is set by the weaker language and leaves the other dec
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +19,7 @@ import numpy as np
 from qa.answer.policy import within_lead
 from qa.answer.reader import Reader
 from qa.config import Settings
-from qa.train.examples import Case
+from qa.train.examples import Case, Part
 
 GRID = np.round(np.arange(1, 200) / 200, 3)  # thresholds on the probability, 0.005 apart
 CEILING = 0.10  # false refusals allowed on a source, unless `ceilings` says otherwise
@@ -57,11 +57,16 @@ class Scored:
 
 def score(cases: Sequence[Case], reader: Reader) -> list[Scored]:
     """Every case's candidates scored by the reader."""
+    return score_with(cases, lambda part, _lang: reader.predict(part.x))
+
+
+def score_with(cases: Sequence[Case], predict: Callable[[Part, str], np.ndarray]) -> list[Scored]:
+    """Every case's candidates scored by `predict` (of a part and the question's language)."""
     out = []
     for case in cases:
         parts = []
         for part in case.parts:
-            s = reader.predict(part.x)
+            s = predict(part, case.lang)
             order = np.argsort(-s, kind="stable")
             parts.append((s[order], part.y[order], part.most))
         out.append(Scored(case.source, case.should_answer, parts, case.lang))

@@ -65,6 +65,7 @@ class Part:
     x: np.ndarray  # n × f
     y: np.ndarray  # n × g, bool
     most: int
+    cross: np.ndarray | None = None  # n: the cross-encoder's probability of each candidate
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,11 @@ def instance(
         gold = len(holds(""))
         y = np.array([holds(c.text) if answer else [False] * gold for c in eligible], dtype=bool)
         most = most_sentences(part, not analysis.parts, pipeline.settings.answer_sentences)
+        cross = np.array([c.cross if c.cross is not None else np.nan for c in eligible])
         parts.append(
-            Part(x.reshape(len(eligible), len(FEATURES)), y.reshape(len(eligible), gold), most)
+            Part(
+                x.reshape(len(eligible), len(FEATURES)), y.reshape(len(eligible), gold), most, cross
+            )
         )
     return Case(source, answer, parts, analysis.lang)
 
