@@ -19,18 +19,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from qa.answer.facts import facts, normalise
-from qa.answer.features import (
-    Context,
-    facts_in_context,
-    featurise,
-    flat_context,
-    relate,
-    weigh,
-    with_before,
-)
+from qa.answer.features import Context, facts_in_context, flat_context, weigh, with_before
 from qa.answer.policy import Policy
 from qa.answer.question import Constraint, analyse
 from qa.answer.retrieval import Hit
+from qa.answer.scoring import Sentence, score_sentences
 from qa.corpus.chunking import split_sentences
 from qa.index.embeddings import Embedder
 from qa.index.keyword import ChunkRecord, KeywordIndex, Spans
@@ -203,23 +196,20 @@ class CitationChecker:
         # extractive answerer compares them
         joined = with_before(vectors, np.concatenate([vectors[:1], vectors[:-1]]))
         similarity = zip((vectors @ vector).tolist(), (joined @ vector).tolist(), strict=True)
-        sentences = [record.text[s:e] for s, e in spans]
+        texts = [record.text[s:e] for s, e in spans]
         contexts = [
             Context(record.title, record.day, before, record.start + s)
-            for before, (s, _) in zip(["", *sentences[:-1]], spans, strict=True)
+            for before, (s, _) in zip(["", *texts[:-1]], spans, strict=True)
         ]
         # the passage's standing says nothing about whether it supports the claim: 1
-        featured = relate(
-            [
-                featurise(question, sentence, context, sim, 1.0, weights, anchors)
-                for sentence, context, sim in zip(sentences, contexts, similarity, strict=True)
-            ]
-        )
-        scored = iter(self.policy.scores([f.values for f in featured if not f.ineligible]))
+        sentences = [
+            Sentence(text, context, sim, 1.0)
+            for text, context, sim in zip(texts, contexts, similarity, strict=True)
+        ]
+        scored = score_sentences(question, sentences, self.policy, weights, anchors)
         best: Claim | None = None
-        for (s, e), context, values in zip(spans, contexts, featured, strict=True):
+        for (s, e), context, score in zip(spans, contexts, scored.probability, strict=True):
             missing = unmet(wanted, record.text[s:e], context)
-            score = 0.0 if values.ineligible else float(next(scored))
             if best is None or (missing is None, score) > (best.missing is None, best.score):
                 verified = missing is None and self.policy.supports(score)
                 best = Claim(index, claim, n, s, e, missing, score, verified)

@@ -16,19 +16,12 @@ import numpy as np
 
 from qa.answer.citations import cite
 from qa.answer.facts import figures_with_unit, years_in
-from qa.answer.features import (
-    Context,
-    Featured,
-    featurise,
-    relate,
-    sentence_terms,
-    weigh,
-    with_before,
-)
+from qa.answer.features import Context, Featured, sentence_terms, weigh, with_before
 from qa.answer.items import gather
 from qa.answer.policy import Policy
 from qa.answer.question import Question
 from qa.answer.retrieval import Hit
+from qa.answer.scoring import Sentence, score_sentences
 from qa.config import Settings
 from qa.cross.scorer import CrossScorer
 from qa.index.keyword import KeywordIndex
@@ -113,41 +106,32 @@ class ExtractiveAnswerer:
             found = known.get(text)
             return sentence_terms(text) if found is None else found
 
-        featured = relate(
-            [
-                featurise(
-                    question,
-                    hit.record.text[s:e],
-                    Context(hit.record.title, hit.record.day, before, hit.record.start + s),
-                    (float(sim[0]), float(sim[1])),
-                    standing[id(hit)],
-                    weights,
-                    anchors,
-                    terms_of,
-                )
-                for (hit, s, e, before), sim in zip(spans, sims, strict=True)
-            ]
+        sentences = [
+            Sentence(
+                hit.record.text[s:e],
+                Context(hit.record.title, hit.record.day, before, hit.record.start + s),
+                (float(sim[0]), float(sim[1])),
+                standing[id(hit)],
+            )
+            for (hit, s, e, before), sim in zip(spans, sims, strict=True)
+        ]
+        scored = score_sentences(
+            question,
+            sentences,
+            self.policy,
+            weights,
+            anchors,
+            terms_of=terms_of,
+            scorer=self.scorer,
+            read=self.settings.cross_candidates,
         )
-        eligible = [i for i, f in enumerate(featured) if not f.ineligible]
-        trees = self.policy.scores([featured[i].values for i in eligible])
-        cross: dict[int, float] = {}
-        wanted = self.settings.cross_candidates
-        if self.scorer is not None and eligible and wanted:
-            # a cascade: the cross-encoder reads the trees' best; the others read as 0
-            best = [eligible[j] for j in np.argsort(-trees, kind="stable")[:wanted]]
-            texts = [spans[i][0].record.text[spans[i][1] : spans[i][2]] for i in best]
-            cross = dict(zip(best, self.scorer.scores(question.text, texts).tolist(), strict=True))
-            read = np.array([cross.get(i, 0.0) for i in eligible])
-            trees = self.policy.blended(trees, read, question.lang)
-        scores = dict(zip(eligible, trees.tolist(), strict=True))
         out = []
-        for i, ((hit, s, e, _), values) in enumerate(zip(spans, featured, strict=True)):
-            start, text = hit.record.start, hit.record.text[s:e]
+        for (hit, s, e, _), sentence, values, score, cross in zip(
+            spans, sentences, scored.featured, scored.probability, scored.cross, strict=True
+        ):
+            start, text = hit.record.start, sentence.text
             out.append(
-                Candidate(
-                    hit, start + s, start + e, text, terms_of(text), values,
-                    scores.get(i, 0.0), cross.get(i),
-                )
+                Candidate(hit, start + s, start + e, text, terms_of(text), values, score, cross)
             )
         return sorted(out, key=lambda c: -c.score)
 

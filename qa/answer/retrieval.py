@@ -155,7 +155,8 @@ class Retriever:
             sims = vectors[at : at + len(spans)] @ vector.astype(vectors.dtype)
             chosen = {int(np.argmax(sims))} if len(spans) else set()
             if stored is not None and len(spans):
-                shared = [sum(weight.get(t, 0.0) for t in stored[at + i]) for i in range(len(spans))]
+                own = stored[at : at + len(spans)]
+                shared = [sum(weight.get(t, 0.0) for t in terms_of) for terms_of in own]
                 chosen.add(int(np.argmax(shared)))
             at += len(spans)
             picked.append([hit.record.text[spans[i][0] : spans[i][1]] for i in sorted(chosen)])
