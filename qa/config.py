@@ -142,6 +142,10 @@ class Settings(BaseSettings):
         description="Fused passages the cross-encoder reads before the top ones are kept: one "
         "below the top that it reads as answering moves in front (0 = the fused order).",
     )
+    # on RGB's tuning half, English accuracy 0.64 -> 0.80 with it, Chinese 0.867 -> 0.80
+    rerank_languages: tuple[Literal["en", "zh"], ...] = Field(
+        ("en",), description="Question languages whose pooled passages the cross-encoder reads."
+    )
     cross_candidates: int = Field(
         10,
         ge=0,

@@ -125,7 +125,8 @@ class Retriever:
             row = keyword.row(cid)
             if row is not None:
                 hits.append(Hit(keyword.records[row], score, similarity.get(cid, 0.0)))
-        if len(hits) > k:
+        lang = "zh" if has_cjk(query) else "en"
+        if len(hits) > k and lang in self.settings.rerank_languages:
             clock = time.perf_counter()
             words = terms(query) if query_terms is None else list(query_terms)
             hits = self.promote(query, words, hits, k, vector)

@@ -63,7 +63,7 @@ def score_sentences(
     eligible = [i for i, f in enumerate(featured) if not f.ineligible]
     probs = policy.scores([featured[i].values for i in eligible])
     cross: dict[int, float] = {}
-    if scorer is not None and eligible and read:
+    if scorer is not None and eligible and read and policy.reads(question.lang):
         best = [eligible[j] for j in np.argsort(-probs, kind="stable")[:read]]
         found = scorer.scores(question.text, [sentences[i].text for i in best])
         cross = dict(zip(best, found.tolist(), strict=True))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -25,6 +26,7 @@ GRID = np.round(np.arange(1, 200) / 200, 3)  # thresholds on the probability, 0.
 CEILING = 0.10  # false refusals allowed on a source, unless `ceilings` says otherwise
 LIMIT: int = Settings.model_fields["answer_sentences"].default  # most sentences of an answer
 LEADS = (0.0, 0.05, 0.1, 0.2, 0.3)  # leads tried for citing a close second
+L = TypeVar("L", "Case", "Scored")  # a case, scored or not: both know their language
 PER_SENTENCE = 0.1  # a wider lead must win this much accuracy for each sentence it adds
 
 
@@ -73,9 +75,9 @@ def score_with(cases: Sequence[Case], predict: Callable[[Part, str], np.ndarray]
     return out
 
 
-def by_language(scored: Sequence[Scored]) -> dict[str, list[Scored]]:
-    """The cases of each question language."""
-    out: dict[str, list[Scored]] = {}
+def by_language(scored: Sequence[L]) -> dict[str, list[L]]:
+    """The cases (scored or not) of each question language."""
+    out: dict[str, list[L]] = {}
     for case in scored:
         out.setdefault(case.lang, []).append(case)
     return out
