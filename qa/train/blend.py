@@ -138,7 +138,13 @@ def main(argv: list[str] | None = None) -> None:
     policy = dataclasses.replace(shipped, blend=blend)
     scored = score_with(valid, _predictor(policy))
     held = [c for c in scored if c.source.endswith(":valid")]
-    thresholds = operating_points(scored, CEILINGS)
+    # a language whose blend is the trees alone keeps the point chosen on all the validation
+    # cases (`python -m qa.train`), not one re-chosen on this smaller sample
+    chosen = operating_points(scored, CEILINGS)
+    thresholds = {
+        lang: shipped.thresholds[lang] if blend[lang] == TREES_ALONE else t
+        for lang, t in chosen.items()
+    }
     lead = choose_lead(held, thresholds)
     languages = by_language(scored)
     fitted = dict(shipped.fitted_on)
