@@ -91,15 +91,17 @@ def _frozen(base: base_model.Base, names: list[str]) -> dict[str, np.ndarray]:
     ONNX Runtime's dynamic quantisation writes it) with its scale and zero point, and the
     layer's biases and norms in float32 (`l{i}.{part}.b`, `l{i}.{norm}.w|b`)."""
     out: dict[str, np.ndarray] = {}
+    matrices: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}  # each quantised once
     for name in names:
         layer, part, kind = name.split(".")
         index = int(layer[1:])
-        if kind.startswith("wt_"):
-            w, _ = base.linear(index, part)
-            quantized, scale = _int8(w.T)
-            out[name] = {"wt_quantized": quantized, "wt_scale": scale}.get(
-                kind, np.zeros((), dtype=np.int8)
-            )
+        if kind == "wt_zero_point":
+            out[name] = np.zeros((), dtype=np.int8)
+        elif kind.startswith("wt_"):
+            if (index, part) not in matrices:
+                matrices[(index, part)] = _int8(base.linear(index, part)[0].T)
+            quantized, scale = matrices[(index, part)]
+            out[name] = quantized if kind == "wt_quantized" else scale
         else:
             out[name] = base.array(f"l{index}.{part}.{kind}")
     return out
