@@ -16,6 +16,11 @@ from qa.lexicon import KINDS, lexicon
 from qa.tokens import has_cjk, jieba, terms
 
 Lang = Literal["en", "zh"]  # a question's language: Chinese when it holds a Han character
+
+
+def language(text: str) -> Lang:
+    """A text's question language: Chinese when it holds a Han character, else English."""
+    return "zh" if has_cjk(text) else "en"
 Asks = Literal["date", "number", "person", "place", "definition", "list", "yesno", "other"]
 ConstraintKind = Literal["year", "day", "quantity", "name", "qualifier"]
 HARD: frozenset[str] = frozenset({"year", "day"})  # a sentence that misses one never answers
@@ -112,7 +117,7 @@ def analyse(text: str) -> Question:
 
 
 def _single(text: str) -> Question:
-    lang: Lang = "zh" if has_cjk(text) else "en"
+    lang = language(text)
     cues = lexicon().asks[lang]
     asks: Asks = "other"
     cue_spans: list[tuple[int, int]] = []
@@ -160,7 +165,7 @@ def _constraints(text: str) -> tuple[Constraint, ...]:
     out += [Constraint("quantity", _figure(q), q) for q in sorted(written & held.quantities)]
     titled = {m.group(1).casefold() for m in _TITLED.finditer(text)}
     out += [Constraint("name", n) for n in sorted(titled | held.names | held.places)]
-    lang = "zh" if has_cjk(text) else "en"
+    lang = language(text)
     for match in lexicon().qualifiers[lang].finditer(text):
         out.append(Constraint("qualifier", match.group().lower()))
     return tuple(dict.fromkeys(out))

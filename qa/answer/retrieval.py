@@ -10,12 +10,13 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
+from qa.answer.question import Lang, language
 from qa.config import Settings
 from qa.cross.scorer import CrossScorer
 from qa.index.embeddings import Embedder
 from qa.index.keyword import ChunkRecord
 from qa.index.store import Store
-from qa.tokens import has_cjk, terms
+from qa.tokens import terms
 
 Mode = Literal["hybrid", "dense", "bm25"]
 K = TypeVar("K", bound=Hashable)  # what a ranking ranks: chunk ids here, rows elsewhere
@@ -118,23 +119,30 @@ class Retriever:
             found = keyword.search(terms(query) if query_terms is None else query_terms, n, mask)
             rankings.append((self.settings.bm25_weight, [keyword.records[i].id for i, _ in found]))
             timings["bm25"] = _ms(clock)
-        pool = self.settings.rerank_pool if self.scorer is not None else 0
+        lang = language(query)
+        promoting = self.scorer is not None and lang in self.settings.rerank_languages
+        pool = self.settings.rerank_pool if promoting else 0
         best = fuse(rankings, self.settings.rrf_k)[: max(k, pool)]
         hits = []
         for cid, score in best:
             row = keyword.row(cid)
             if row is not None:
                 hits.append(Hit(keyword.records[row], score, similarity.get(cid, 0.0)))
-        lang = "zh" if has_cjk(query) else "en"
-        if len(hits) > k and lang in self.settings.rerank_languages:
+        if len(hits) > k:
             clock = time.perf_counter()
             words = terms(query) if query_terms is None else list(query_terms)
-            hits = self.promote(query, words, hits, k, vector)
+            hits = self.promote(query, lang, words, hits, k, vector)
             timings["rerank"] = _ms(clock)
         return hits[:k], vector
 
     def promote(
-        self, query: str, words: Sequence[str], hits: list[Hit], k: int, vector: np.ndarray
+        self,
+        query: str,
+        lang: Lang,
+        words: Sequence[str],
+        hits: list[Hit],
+        k: int,
+        vector: np.ndarray,
     ) -> list[Hit]:
         """The fused top `k`, with pooled passages below it that the cross-encoder reads as
         answering (probability at least PROMOTE) moved in front, best first: a passage one
@@ -147,7 +155,7 @@ class Retriever:
         rows = keyword.rows([h.record.id for h in below])
         vectors = keyword.sentence_vectors(rows)
         stored = keyword.sentence_terms(rows)
-        idf = keyword.idf_in(has_cjk(query))
+        idf = keyword.idf_in(lang == "zh")
         weight = {w: idf(w) for w in set(words)}
         picked: list[list[str]] = []
         at = 0
@@ -165,8 +173,8 @@ class Retriever:
         probs = iter(self.scorer.scores(query, flat).tolist())
         read = [max((next(probs) for _ in texts), default=0.0) for texts in picked]
         up = sorted((i for i, p in enumerate(read) if p >= PROMOTE), key=lambda i: -read[i])
-        moved = [below[i] for i in up]
-        return [*moved, *hits[:k], *(h for i, h in enumerate(below) if i not in set(up))]
+        rest = [h for i, h in enumerate(below) if i not in set(up)]
+        return [*(below[i] for i in up), *hits[:k], *rest]
 
 
 def fuse(rankings: Sequence[tuple[float, Sequence[K]]], rrf_k: int) -> list[tuple[K, float]]:
