@@ -173,7 +173,8 @@ class Retriever:
         probs = iter(self.scorer.scores(query, flat).tolist())
         read = [max((next(probs) for _ in texts), default=0.0) for texts in picked]
         up = sorted((i for i, p in enumerate(read) if p >= PROMOTE), key=lambda i: -read[i])
-        rest = [h for i, h in enumerate(below) if i not in set(up)]
+        moved = set(up)
+        rest = [h for i, h in enumerate(below) if i not in moved]
         return [*(below[i] for i in up), *hits[:k], *rest]
 
 
