@@ -56,10 +56,8 @@ class Policy:
         return (1.0 / (1.0 + np.exp(-z))).astype(np.float64)
 
     def reads(self, lang: Lang) -> bool:
-        """Whether the cross-encoder reads for a question in `lang`: where the blend weighs
-        it, and for a policy fitted before there was a blend (its cases record the reads that
-        `python -m qa.train.blend` fits the blend from; `blended` leaves its scores alone)."""
-        return self.blend is None or self.blend[lang][1] != 0.0
+        """Whether the cross-encoder reads for a question in `lang`: where the blend weighs it."""
+        return self.blend is not None and self.blend[lang][1] != 0.0
 
     def score(self, values: dict[str, float]) -> float:
         """The probability that a sentence with these feature values answers the question."""

@@ -38,6 +38,7 @@ from qa.answer.features import FEATURES
 from qa.answer.question import analyse
 from qa.answer.retrieval import Filters
 from qa.config import Settings
+from qa.cross.scorer import shared as cross_scorer
 from qa.errors import ConfigError
 from qa.eval.evaluation import load_dataset
 from qa.eval.rgb import RGBItem
@@ -101,7 +102,7 @@ def instance(
         gold = len(holds(""))
         y = np.array([holds(c.text) if answer else [False] * gold for c in eligible], dtype=bool)
         most = most_sentences(part, not analysis.parts, pipeline.settings.answer_sentences)
-        cross = np.array([c.cross if c.cross is not None else np.nan for c in eligible])
+        cross = _reads(pipeline, part.text, eligible)
         parts.append(
             Part(
                 x.reshape(len(eligible), len(FEATURES)), y.reshape(len(eligible), gold), most, cross
@@ -236,6 +237,19 @@ def cases_of(
             # `texts` are normalised already, as `gold` is
             kept = frozenset(n for n in everything if not any(a in texts[n] for a in gold))
             yield instance(pipeline, question.text, holds, source, False, Filters(kept))
+
+
+def _reads(pipeline: QAPipeline, question: str, eligible: list[Candidate]) -> np.ndarray:
+    """The cross-encoder's probability of the trees' best `cross_candidates` eligible
+    candidates, as the answerer's cascade reads them (`qa.answer.scoring`), whatever the
+    pipeline's policy; nan for the others. `python -m qa.train.blend` fits on these."""
+    out = np.full(len(eligible), np.nan)
+    if not eligible:
+        return out
+    trees = pipeline.answerer.policy.scores([c.featured.values for c in eligible])
+    best = np.argsort(-trees, kind="stable")[: pipeline.settings.cross_candidates]
+    out[best] = cross_scorer().scores(question, [eligible[i].text for i in best])
+    return out
 
 
 def build(bench: Path, cache: Path, name: str, limit: int | None, dataset: Path) -> Path:
