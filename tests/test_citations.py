@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from qa.answer.citations import Checked, CitationChecker, Claim, claim_constraints, unmet
-from qa.answer.features import FEATURES, Context
-from qa.answer.policy import Policy, parse_policy
+from qa.answer.features import FEATURE_TABLE_VERSION, FEATURES, Context
+from qa.answer.policy import Policy, load_policy, parse_policy
 from qa.answer.reader import Reader
 from qa.answer.retrieval import Hit
 from qa.corpus.chunking import split_sentences
@@ -156,7 +156,7 @@ def test_the_context_states_facts_too() -> None:
 def test_the_citation_threshold_is_policy_data() -> None:
     leaf = {"feature": [[0]], "threshold": [[0.0]], "left": [[-1]], "right": [[-1]]}
     reader = {"features": list(FEATURES), "baseline": 0.0, "depth": 1, **leaf, "value": [[0.0]]}
-    data = {"version": "v", "reader": reader}
+    data = {"version": "v", "feature_table": FEATURE_TABLE_VERSION, "reader": reader}
     points = {"thresholds": {"en": 0.5, "zh": 0.2}}
     # unfitted, the strictest answer threshold stands in
     assert parse_policy({**data, **points}, "p").supports(0.4) is False
@@ -190,3 +190,12 @@ def test_a_policy_fitted_on_other_features_is_refused() -> None:
     reader = {"features": ["support"], "baseline": 0.0, "depth": 1, **leaf, "value": [[0.0]]}
     with pytest.raises(ConfigError, match=r"python -m qa\.train"):
         parse_policy({"version": "v", "thresholds": {"en": 0.5, "zh": 0.5}, "reader": reader}, "p")
+
+
+def test_a_policy_fitted_on_another_feature_table_is_refused() -> None:
+    """Same names, but a scale or sign changed since: the file records the table it was fitted
+    on, so the trees are not fed values on another scale."""
+    shipped = load_policy().to_json()
+    assert shipped["feature_table"] == FEATURE_TABLE_VERSION
+    with pytest.raises(ConfigError, match=r"feature table 0badc0de .*python -m qa\.train"):
+        parse_policy({**shipped, "feature_table": "0badc0de"}, "p")

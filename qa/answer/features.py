@@ -10,6 +10,8 @@ its own for a "how many" ("when") question, is marked ineligible with the reason
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,55 +25,65 @@ from qa.index.embeddings import unit_rows
 from qa.lexicon import lexicon
 from qa.tokens import has_cjk, terms
 
-FEATURES = (
-    "support",  # idf-weighted share of the question's terms in the sentence or its context
-    "support_sentence",  # the same share in the sentence alone
-    "subject",  # the sentence (or the one before) holds one of the question's rarest terms
-    "similarity",  # cosine of question and sentence embeddings
-    "similarity_context",  # the same with the sentence before added to the sentence
-    "kind",  # holds the kind of thing asked (a figure, a date, a name, a definition...)
-    "unit",  # its figure comes with the unit asked for ("how many workers": N workers; 1 if none)
-    "constraints",  # share of the question's names, figures and qualifiers it meets
-    "other_year",  # states a year, but not the one asked
-    "novelty",  # share of its terms the question does not hold (0 for an echo of the question)
-    "is_question",  # ends with a question mark
-    "standing",  # its passage's fused retrieval score over the best passage's (1 for the best)
-    "cross_language",  # the sentence is in another language than the question
+
+@dataclass(frozen=True)
+class Feature:
+    """One named feature: what it measures, the sign its fitted weight must keep (+1: more of
+    it never lowers a sentence's score; -1: it never raises it; 0: free), the count it divides
+    to stay in [0, 1] (value = min(1, count / scale)), and the feature it is the gap of (its
+    value minus the best other eligible candidate's, see `relate`)."""
+
+    name: str
+    doc: str
+    sign: int = 0
+    scale: float | None = None
+    gap_of: str | None = None
+
+
+# The one statement of the reader's features: their order is the policy file's column order,
+# and FEATURE_TABLE_VERSION, which a policy file records, changes whenever any of it does.
+TABLE: tuple[Feature, ...] = (
+    Feature(
+        "support", "idf-weighted share of the question's terms in the sentence or its context", 1
+    ),
+    Feature("support_sentence", "the same share in the sentence alone", 1),
+    Feature(
+        "subject", "the sentence (or the one before) holds one of the question's rarest terms", 1
+    ),
+    Feature("similarity", "cosine of question and sentence embeddings", 1),
+    Feature("similarity_context", "the same with the sentence before added to the sentence", 1),
+    Feature("kind", "holds the kind of thing asked (a figure, a date, a name, a definition...)", 1),
+    Feature("unit", "its figure comes with the unit asked for (1 if none is asked)", 1),
+    Feature("constraints", "share of the question's names, figures and qualifiers it meets", 1),
+    Feature("other_year", "states a year, but not the one asked", -1),
+    Feature("novelty", "share of its terms the question does not hold (0 for an echo)", 1),
+    Feature("is_question", "ends with a question mark", -1),
+    Feature("standing", "its passage's fused retrieval score over the best passage's"),
+    Feature("cross_language", "the sentence is in another language than the question"),
     # products: the asked kind counts only beside the subject and the question's words
-    "kind_x_subject",
-    "kind_x_support",
-    "kind_x_similarity",
-    "question_length",  # the question's terms / 20, at most 1: long questions share less
-    "subject_sentence",  # the sentence itself (not the one before) holds a rarest term
-    "support_before",  # idf-weighted share of the question's terms in the sentence before
-    "heading",  # short and without closing punctuation: a heading or a caption, not a statement
-    "length",  # the sentence's terms / 40, at most 1
-    "position",  # where the sentence starts in its article: characters / 2000, at most 1
+    Feature("kind_x_subject", "kind × subject", 1),
+    Feature("kind_x_support", "kind × support", 1),
+    Feature("kind_x_similarity", "kind × similarity", 1),
+    Feature("question_length", "the question's terms: long questions share less", scale=20),
+    Feature("subject_sentence", "the sentence itself (not the one before) holds a rarest term"),
+    Feature("support_before", "idf-weighted share of the question's terms in the sentence before"),
+    Feature("heading", "short and without closing punctuation: a heading or a caption"),
+    Feature("length", "the sentence's terms", scale=40),
+    Feature("position", "where the sentence starts in its article, in characters", scale=2000),
     # against the other candidates of the same question (0 for the best of them)
-    "support_gap",
-    "similarity_gap",
+    Feature("support_gap", "support minus the best other candidate's", 1, gap_of="support"),
+    Feature("similarity_gap", "similarity minus the best other's", 1, gap_of="similarity"),
 )
+FEATURES = tuple(f.name for f in TABLE)
 # Signs the fitted weights must keep: more evidence never lowers a sentence's score, and a
 # sentence that states another year or asks a question never gains by it.
-EVIDENCE = frozenset(
-    {
-        "support",
-        "support_sentence",
-        "subject",
-        "similarity",
-        "similarity_context",
-        "kind",
-        "unit",
-        "constraints",
-        "novelty",
-        "kind_x_subject",
-        "kind_x_support",
-        "kind_x_similarity",
-        "support_gap",
-        "similarity_gap",
-    }
-)
-AGAINST = frozenset({"other_year", "is_question"})
+EVIDENCE = frozenset(f.name for f in TABLE if f.sign > 0)
+AGAINST = frozenset(f.name for f in TABLE if f.sign < 0)
+_SCALE = {f.name: f.scale for f in TABLE if f.scale is not None}
+_RELATIVE = {f.name: f.gap_of for f in TABLE if f.gap_of is not None}
+FEATURE_TABLE_VERSION = hashlib.sha256(
+    json.dumps([(f.name, f.sign, f.scale, f.gap_of) for f in TABLE]).encode()
+).hexdigest()[:8]
 _COUNTED = frozenset({"year", "day", "quantity"})  # the constraints checked against facts
 # what a sentence must state itself to answer "how many"/"when" (the question's own excepted)
 _STATED = {"number": "figure", "date": "date or year"}
@@ -171,13 +183,18 @@ def featurise(
     values["kind_x_subject"] = values["kind"] * values["subject"]
     values["kind_x_support"] = values["kind"] * values["support"]
     values["kind_x_similarity"] = values["kind"] * values["similarity"]
-    values["question_length"] = min(1.0, len(question.terms) / 20)
+    values["question_length"] = scaled("question_length", len(question.terms))
     values["subject_sentence"] = float(not anchors or bool(anchors & own))
     values["support_before"] = sum(w for t, w in weights.items() if t in before) / total
     values["heading"] = float(len(own) <= _HEADING_TERMS and not _CLOSED.search(sentence))
-    values["length"] = min(1.0, len(own) / 40)
-    values["position"] = min(1.0, context.offset / 2000)
+    values["length"] = scaled("length", len(own))
+    values["position"] = scaled("position", context.offset)
     return Featured(values, None)
+
+
+def scaled(name: str, count: float) -> float:
+    """A count as the value of the feature `name`: over its table scale, at most 1."""
+    return min(1.0, count / _SCALE[name])
 
 
 def weigh(

@@ -19,7 +19,7 @@ from typing import Any, get_args
 
 import numpy as np
 
-from qa.answer.features import FEATURES
+from qa.answer.features import FEATURE_TABLE_VERSION, FEATURES
 from qa.answer.question import Lang
 from qa.answer.reader import Reader, parse_reader
 from qa.errors import ConfigError
@@ -91,6 +91,7 @@ class Policy:
         """The data-file form of the policy."""
         return {
             "version": self.version,
+            "feature_table": FEATURE_TABLE_VERSION,
             "thresholds": {lang: round(t, 6) for lang, t in sorted(self.thresholds.items())},
             **(
                 {"citation_threshold": round(self.citation_threshold, 6)}
@@ -149,13 +150,21 @@ def parse_policy(data: dict[str, Any], where: str) -> Policy:
         raise ConfigError(
             f"{where} is not a valid answer policy ({exc}): re-fit it with `python -m qa.train`"
         ) from None
-    if policy.reader.features != FEATURES:
+    if policy.reader.features != FEATURES or data.get("feature_table") != FEATURE_TABLE_VERSION:
         raise ConfigError(
             f"{where} was fitted on other features than this version computes "
-            f"({', '.join(sorted(set(policy.reader.features) ^ set(FEATURES)))}): "
+            f"({_changed(policy.reader.features, data.get('feature_table'))}): "
             "re-fit it with `python -m qa.train`"
         )
     return policy
+
+
+def _changed(features: Sequence[str], table: object) -> str:
+    """What differs between a policy file's features and today's table, in words."""
+    names = sorted(set(features) ^ set(FEATURES))
+    if names:
+        return ", ".join(names)
+    return f"feature table {table} against {FEATURE_TABLE_VERSION}: their order, signs or scales"
 
 
 def _triple(values: Any) -> tuple[float, float, float]:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.answer.features import AGAINST, EVIDENCE, FEATURES
+from qa.answer.features import AGAINST, EVIDENCE, FEATURE_TABLE_VERSION, FEATURES
 from qa.answer.policy import Policy
 from qa.answer.reader import Reader
 from qa.config import Settings
@@ -139,9 +139,7 @@ def held_out_figures(scored: Sequence[Scored]) -> dict[str, dict[str, float]]:
         figures = {
             "questions": float(len(mine)),
             "top_holds": round(float(np.mean([c.top_holds for c in yes])), 4) if yes else 0.0,
-            "top_holds_when_reachable": round(
-                float(np.mean([c.top_holds for c in reachable])), 4
-            )
+            "top_holds_when_reachable": round(float(np.mean([c.top_holds for c in reachable])), 4)
             if reachable
             else 0.0,
         }
@@ -257,7 +255,13 @@ def main(argv: list[str] | None = None) -> None:
         },
         "features_used": used,
     }
-    policy = Policy(reader, thresholds, "reader-" + dt.date.today().isoformat(), fitted, lead=lead)
+    policy = Policy(
+        reader,
+        thresholds,
+        f"reader-{dt.date.today().isoformat()}.{FEATURE_TABLE_VERSION}",
+        fitted,
+        lead=lead,
+    )
     seeds = seeds_pipeline(settings, args.cache)
     dev = load_dataset(args.dataset, "dev")
     policy = replace(policy, citation_threshold=fit_citation_threshold(seeds, dev, policy))
