@@ -152,7 +152,8 @@ class Settings(BaseSettings):
         description="Candidate sentences (the trees' best) the cross-encoder reads; the rest "
         "are not answers. 0 = the trees alone.",
     )
-    # 0.5 : 2 was at least as good as 1 : 1 on all three RGB tuning corpora (`qa compare-retrieval`)
+    # 0.5 : 2 was at least as good as 1 : 1 on all three RGB tuning corpora
+    # (`python -m qa.eval compare-retrieval`)
     dense_weight: float = Field(0.5, ge=0, description="Weight of the dense ranking in fusion.")
     bm25_weight: float = Field(2.0, ge=0, description="Weight of the BM25 ranking in fusion.")
 

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.chroma_server]
 
 
 def _bench(tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "qa.app.cli", "bench", "--corpus", str(SEEDS)]
+    command = [sys.executable, "-m", "qa.eval", "bench", "--corpus", str(SEEDS)]
     command += ["--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out")]
     command += ["--questions", "3", "--cold-runs", "1"]
     env = {**os.environ, "QA_INDEX_DIR": str(tmp_path / "unused-index")}

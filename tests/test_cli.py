@@ -1,26 +1,34 @@
-"""The `qa` command as a user runs it: a fresh process, printed answers, exit codes."""
+"""The `qa` command as a user runs it, in process (click's CliRunner): printed answers, exit
+codes, in a folder of its own with no QA_ settings. (`tests/test_wheel.py` runs the installed
+console script itself.)"""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
+
+from qa import default_pipeline
+from qa.app.cli import main
 
 from .conftest import SEEDS
 
 
-def qa(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("qa", path=str(Path(sys.executable).parent))
-    assert exe, "the qa console script is not installed"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    return subprocess.run(
-        [exe, *args], cwd=cwd, env=env, input=stdin, capture_output=True, text=True, timeout=300
-    )
+def qa(*args: str, cwd: Path, stdin: str | None = None) -> Result:
+    """`qa ARGS` run in `cwd`, with a pipeline of its own built from that folder's settings."""
+    unset: dict[str, str | None] = {k: None for k in os.environ if k.startswith("QA_")}
+    here = Path.cwd()
+    default_pipeline.cache_clear()
+    os.chdir(cwd)
+    try:
+        return CliRunner().invoke(main, list(args), input=stdin, env=unset)
+    finally:
+        os.chdir(here)
+        default_pipeline.cache_clear()
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +41,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_ask_from_a_fresh_checkout_builds_the_index_and_prints_sources(project: Path) -> None:
     result = qa("ask", "When was Haichen Precision Machinery established?", cwd=project)
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     assert "1998" in result.stdout
     assert "Sources:\n[1] The first batch of provincial" in result.stdout
     assert "003_741e1901b211ff40.txt, 2023-08-17" in result.stdout
@@ -42,7 +50,7 @@ def test_ask_from_a_fresh_checkout_builds_the_index_and_prints_sources(project: 
 
 def test_ingest_again_reports_nothing_to_do(project: Path) -> None:
     result = qa("ingest", cwd=project)
-    assert result.returncode == 0
+    assert result.exit_code == 0
     assert "added 0, updated 0, removed 0, unchanged 5, skipped 0 (0 new chunks" in result.stdout
 
 
@@ -54,7 +62,7 @@ def test_ask_json(project: Path) -> None:
 
 def test_bad_question_is_one_line_and_exit_code_2(project: Path) -> None:
     result = qa("ask", "   ", cwd=project)
-    assert result.returncode == 2
+    assert result.exit_code == 2
     assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
     assert result.stderr.startswith("error: the question is empty")
 
@@ -63,14 +71,14 @@ def test_skipped_file_is_named_and_exit_code_says_so(tmp_path: Path) -> None:
     shutil.copytree(SEEDS, tmp_path / "seeds")
     (tmp_path / "seeds" / "bad.txt").write_bytes(b"\x00\x00\x00")
     result = qa("ingest", cwd=tmp_path)
-    assert result.returncode == 1
+    assert result.exit_code == 1
     assert "skipped bad.txt: binary file" in result.stderr
     assert "added 5" in result.stdout
 
 
 def test_interactive_questions_from_the_terminal(project: Path) -> None:
     result = qa("ask", cwd=project, stdin="What is the Integration of Two Industries?\n\n")
-    assert result.returncode == 0 and "[1]" in result.stdout
+    assert result.exit_code == 0 and "[1]" in result.stdout
 
 
 def test_eval_prints_a_table_writes_reports_and_gates(project: Path) -> None:
@@ -89,7 +97,7 @@ def test_eval_prints_a_table_writes_reports_and_gates(project: Path) -> None:
         "report",
         cwd=project,
     )
-    assert result.returncode == 1
+    assert result.exit_code == 1
     assert result.stdout.startswith("metric") and "hit@3" in result.stdout
     assert "gate: key_fact_recall" in result.stderr
     assert {p.name for p in (project / "report").iterdir()} == {
@@ -100,7 +108,7 @@ def test_eval_prints_a_table_writes_reports_and_gates(project: Path) -> None:
     ok = qa(
         "eval", "--dataset", dataset, "--split", "dev", "--no-gate", "--out", "report", cwd=project
     )
-    assert ok.returncode == 0
+    assert ok.exit_code == 0
 
 
 def test_printed_answer_marks_an_unverified_citation(capsys: pytest.CaptureFixture[str]) -> None:

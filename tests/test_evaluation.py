@@ -17,6 +17,7 @@ from qa.eval.evaluation import (
     metrics,
     risk_coverage,
 )
+from qa.eval.plan import EvalPlan
 from qa.eval.run import evaluate
 from qa.models import Answer, Citation, Passage
 from qa.pipeline import QAPipeline
@@ -103,7 +104,7 @@ def test_a_bad_dataset_line_is_named(tmp_path: Path) -> None:
 
 
 def test_offline_eval_on_the_test_split_passes_the_gate(seeded: QAPipeline, tmp_path: Path) -> None:
-    result = evaluate(seeded, DATASET, split="test", out=tmp_path, thresholds=THRESHOLDS)
+    result = evaluate(seeded, EvalPlan(DATASET, split="test", out=tmp_path, thresholds=THRESHOLDS))
     assert result.failures == []
     run = result.runs[0]
     assert run.overall["citation_support"] == 1.0
@@ -120,14 +121,14 @@ def test_ablations_are_side_by_side_and_a_strict_gate_fails(
 ) -> None:
     strict = tmp_path / "strict.toml"
     strict.write_text('[min]\nkey_fact_recall = 0.99\n[max]\n"latency_p50_ms" = 0.001\n')
-    result = evaluate(
-        seeded,
+    plan = EvalPlan(
         DATASET,
         split="dev",
         retrievers=("hybrid", "dense", "bm25"),
         out=tmp_path,
         thresholds=strict,
     )
+    result = evaluate(seeded, plan)
     assert [r.retriever for r in result.runs] == ["hybrid", "dense", "bm25"]
     assert len(result.failures) == 2 and "key_fact_recall" in result.failures[0]
     header = (tmp_path / "report.md").read_text(encoding="utf-8").split("## Headline")[1]

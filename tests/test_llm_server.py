@@ -24,6 +24,7 @@ import pytest
 
 from qa.answer.llm import HOLD_BACK
 from qa.errors import BackendError
+from qa.eval.plan import EvalPlan
 from qa.eval.run import evaluate
 from qa.index.chroma_server import exit_status, free_port
 from qa.models import Answer
@@ -182,7 +183,7 @@ def test_eval_runs_against_the_server(seeded: QAPipeline, llama_url: str, tmp_pa
     dataset = tmp_path / "three.jsonl"
     dataset.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
     pipe = on(seeded, llama_url).with_settings(backend="extractive")
-    result = evaluate(pipe, dataset, backend="llm", out=tmp_path / "report")
+    result = evaluate(pipe, EvalPlan(dataset, backend="llm", out=tmp_path / "report"))
     assert result.runs[0].backend == "llm"
     report = json.loads((tmp_path / "report" / "report.json").read_text(encoding="utf-8"))
     assert [item["backend"] for item in report["runs"][0]["items"]] == ["llm"] * 3

@@ -1,4 +1,4 @@
-"""`qa compare-retrieval`: fusion as the retriever does it, and a run on the first RGB questions.
+"""The lab's compare-retrieval: fusion as the retriever does it, and a run on RGB's first questions.
 
 The run reads the first questions of the real en_fact file from `../shared/benchmarks/` and
 skips when it is absent (a fresh clone).
@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from qa.answer.retrieval import fuse
-from qa.app import cli
+from qa.eval.lab import lab
 from qa.eval.retrieval_compare import hybrid_rankings
 
 BENCH = Path(__file__).resolve().parents[1] / ".." / "shared" / "benchmarks"
@@ -33,7 +33,7 @@ def test_compare_retrieval_on_three_english_questions_with_use_and_bm25(tmp_path
     args = ["compare-retrieval", "--set", "en", "--embedder", "use", "--limit", "5"]
     args += ["--benchmarks", str(BENCH), "--cache", str(tmp_path / "cache")]
     args += ["--out", str(tmp_path / "out")]
-    result = CliRunner().invoke(cli.main, args)
+    result = CliRunner().invoke(lab, args)
     assert result.exit_code == 0, result.output
     report = (tmp_path / "out" / "compare.md").read_text(encoding="utf-8")
     assert "## en: full corpus" in report and ", 3 items" in report  # tune ids 0, 4, 8
@@ -46,5 +46,5 @@ def test_compare_retrieval_on_three_english_questions_with_use_and_bm25(tmp_path
     assert all(0.0 <= float(v) <= 1.0 for k in ("bm25", "dense use") for v in rows[k])
     assert "minilm" not in report and "LangChain" not in report  # only what was asked for
     assert report in result.output
-    again = CliRunner().invoke(cli.main, args)
+    again = CliRunner().invoke(lab, args)
     assert again.exit_code == 0 and "en-passages" not in again.output  # nothing re-embedded

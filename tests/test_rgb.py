@@ -226,13 +226,13 @@ def test_run_rgb_end_to_end_on_the_first_english_questions(
 def test_qa_eval_rgb_writes_the_rgb_table_into_the_same_reports(
     tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from qa.app import cli
+    from qa.eval import lab
 
-    monkeypatch.setattr(cli, "_pipeline", lambda: make_pipeline(tmp_path, SEEDS, embedder))
+    monkeypatch.setattr(lab, "pipeline", lambda: make_pipeline(tmp_path, SEEDS, embedder))
     out, cache = tmp_path / "out", tmp_path / "cache"
-    args = ["eval", "--rgb", "tune", "--rgb-set", "en", "--rgb-limit", "4", "--no-seeds"]
+    args = ["run", "--rgb", "tune", "--rgb-set", "en", "--rgb-limit", "4", "--no-seeds"]
     args += ["--no-gate", "--out", str(out), "--cache", str(cache), "--benchmarks", str(BENCH)]
-    result = CliRunner().invoke(cli.main, args)
+    result = CliRunner().invoke(lab.lab, args)
     assert result.exit_code == 0, result.output
     assert "false refusals" in result.output and "reports:" in result.output
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
@@ -241,7 +241,7 @@ def test_qa_eval_rgb_writes_the_rgb_table_into_the_same_reports(
     assert "## RGB benchmark" in (out / "report.md").read_text(encoding="utf-8")
     assert "<h2>RGB benchmark</h2>" in (out / "report.html").read_text(encoding="utf-8")
 
-    missing = CliRunner().invoke(cli.main, [*args[:-2], "--benchmarks", str(tmp_path / "no")])
+    missing = CliRunner().invoke(lab.lab, [*args[:-2], "--benchmarks", str(tmp_path / "no")])
     assert missing.exit_code == 2
     assert "no RGB data at" in missing.output and "pass --benchmarks" in missing.output
 
@@ -313,14 +313,14 @@ def test_the_verdict_says_within_or_not_within_005() -> None:
 def test_qa_eval_rgb_with_crud_news_distractors_reports_both_side_by_side(
     tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from qa.app import cli
+    from qa.eval import lab
 
-    monkeypatch.setattr(cli, "_pipeline", lambda: make_pipeline(tmp_path, SEEDS, embedder))
+    monkeypatch.setattr(lab, "pipeline", lambda: make_pipeline(tmp_path, SEEDS, embedder))
     out, cache = tmp_path / "out", tmp_path / "cache"
-    args = ["eval", "--rgb", "tune", "--rgb-set", "en", "--rgb-limit", "4", "--no-seeds"]
+    args = ["run", "--rgb", "tune", "--rgb-set", "en", "--rgb-limit", "4", "--no-seeds"]
     args += ["--distractors", "crud-news", "--distractor-limit", "20", "--no-gate"]
     args += ["--out", str(out), "--cache", str(cache), "--benchmarks", str(BENCH)]
-    result = CliRunner().invoke(cli.main, args)
+    result = CliRunner().invoke(lab.lab, args)
     assert result.exit_code == 0, result.output
     assert (cache / "crud-news-20").is_dir()
     assert (cache / "rgb" / "en-full-first4+crud-news-20" / "index").is_dir()
@@ -344,5 +344,5 @@ def test_qa_eval_rgb_with_crud_news_distractors_reports_both_side_by_side(
     assert "<h2>RGB with distractors</h2>" in (out / "report.html").read_text(encoding="utf-8")
     assert "within 0.05" in result.output
 
-    no_rgb = CliRunner().invoke(cli.main, ["eval", "--distractors", "crud-news", "--no-seeds"])
+    no_rgb = CliRunner().invoke(lab.lab, ["run", "--distractors", "crud-news", "--no-seeds"])
     assert no_rgb.exit_code == 2 and "add --rgb" in no_rgb.output

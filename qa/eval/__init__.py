@@ -1,1 +1,1 @@
-"""The eval harness: benchmarks and reports over the pipeline (`qa bench`)."""
+"""The eval harness behind `qa eval`, and the lab (`python -m qa.eval`): benchmarks and reports."""

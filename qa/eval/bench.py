@@ -1,4 +1,4 @@
-"""`qa bench`: ingest throughput against the embedder's raw throughput, index size, peak RSS,
+"""`qa.eval bench`: ingest throughput against the embedder's raw throughput, index size, peak RSS,
 warm, filtered and cold ask latency at growing corpus sizes, side by side with the standard
 LangChain recipe on the same articles and embedder, and the same asks through `chroma run`.
 

@@ -1,4 +1,4 @@
-"""The corpora `qa bench` runs over: the crud-news preset's sizes, or a folder cut to sizes;
+"""The corpora `qa.eval bench` runs over: the crud-news preset's sizes, or a folder cut to sizes;
 each with its own cache folder for the indexes and ingest figures."""
 
 from __future__ import annotations

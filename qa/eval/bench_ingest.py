@@ -1,4 +1,4 @@
-"""One ingest of `qa bench`, measured in a process of its own so that corpus sizes do not share
+"""One ingest of `qa.eval bench`, measured in a process of its own so that corpus sizes do not share
 a heap: seconds, chunks, the embedder's raw throughput on the very texts the ingest embedded,
 and the process's peak RSS. Run as `python -m qa.eval.bench_ingest SYSTEM CORPUS INDEX`; it
 prints one JSON object on stdout."""

@@ -1,4 +1,4 @@
-"""The `qa bench` report: a table per corpus size, the issue's goals with the measured figure
+"""The `qa.eval bench` report: a table per corpus size, the issue's goals with the measured figure
 and met / not met, and a plot of warm latency and peak memory against corpus size; written as
 bench.md, bench.json, bench.png and bench.html (the plot inline)."""
 

@@ -1,4 +1,4 @@
-"""`qa bench` as a whole: every corpus in turn, ours and the recipe (`qa.eval.bench`), then our
+"""`qa.eval bench` as a whole: every corpus in turn, ours and the recipe (`qa.eval.bench`), then our
 asks through a real `chroma run` (`qa.eval.bench_server`)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`qa bench` against a real `chroma run` server: our index at one corpus size served by it.
+"""`qa.eval bench` against a real `chroma run` server: our index at one corpus size served by it.
 
 The server is given the vectors of the embedded index (copied, not embedded again: the ingest
 is measured on the embedded store) and keeps them under the cache for the next run; the BM25

@@ -1,4 +1,4 @@
-"""`qa compare-retrieval`: retrieval alone, measured on RGB's real news.
+"""`python -m qa.eval compare-retrieval`: retrieval alone, measured on RGB's real news.
 
 Per set, over the set's whole corpus: dense retrieval with each offline embedder and with
 score-level sums of two embedders' cosines, BM25, their weighted reciprocal-rank fusion over a

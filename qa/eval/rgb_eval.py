@@ -27,7 +27,7 @@ Say = Callable[[str], None]  # one progress line at a time
 
 @dataclass(frozen=True)
 class RGBConfig:
-    """What `qa eval --rgb` asks for: the data, the sets, the half, where to cache, a limit."""
+    """What `qa.eval run --rgb` asks for: the data, the sets, the half, where to cache, a limit."""
 
     bench_dir: Path
     sets: tuple[str, ...] = ("en", "zh", "zh_int")

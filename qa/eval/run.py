@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qa.answer.retrieval import Mode
 from qa.errors import ConfigError
 from qa.eval import reports
-from qa.eval.evaluation import EvalItem, EvalRun, Split, load_dataset, run_eval
+from qa.eval.evaluation import EvalItem, EvalRun, load_dataset, run_eval
+from qa.eval.plan import EvalPlan
 from qa.eval.rgb_eval import RGBConfig, RGBRun, run_rgb
 from qa.eval.rgb_scale import RGBScale, distractors_from, run_rgb_scale
 from qa.pipeline import QAPipeline
@@ -108,38 +108,34 @@ class EvalResult:
 
 def evaluate(
     pipeline: QAPipeline,
-    dataset: Path,
+    plan: EvalPlan,
     *,
-    split: Split = "all",
-    backend: str = "extractive",
-    retrievers: Iterable[Mode] = ("hybrid",),
-    out: Path | None = None,
-    thresholds: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
-    rgb: RGBConfig | None = None,
-    seeds: bool = True,
     say: Callable[[str], None] | None = None,
 ) -> EvalResult:
-    """Run the eval (the seeds' pairs unless `seeds=False`, and RGB when `rgb` is given), gate
-    the first retriever's run and the RGB metrics, and write report.md/.json/.html to `out`."""
+    """Carry out `plan`: the seeds' pairs unless `plan.seeds` is False and RGB when `plan.rgb`
+    is given; gate the first retriever's run and the RGB metrics against `plan.thresholds`,
+    and write report.md/.json/.html to `plan.out`."""
     import datetime as dt
     import os
     import platform
 
-    if not seeds and rgb is None:
-        raise ConfigError("nothing to evaluate: drop --no-seeds, or add --rgb")
+    dataset, split, rgb, out = plan.dataset, plan.split, plan.rgb, plan.out
     runs: list[EvalRun] = []
     items: list[EvalItem] = []
-    if seeds:
+    if plan.seeds:
         items = load_dataset(dataset, split)
         if not items:
             raise ConfigError(f"{dataset} has no items in split {split!r}")
-        runs = run_eval(pipeline, items, retrievers=retrievers, backend=backend, progress=progress)
-    rgb_runs, scale = _run_rgb(pipeline, backend, rgb, say)
+        runs = run_eval(
+            pipeline, items, retrievers=plan.retrievers, backend=plan.backend, progress=progress
+        )
+    rgb_runs, scale = _run_rgb(pipeline, plan.backend, rgb, say)
     failures = []
-    if thresholds:
+    if plan.thresholds:
         rgb_metrics = {r.set: r.metrics for r in rgb_runs}
-        failures = check_gate(runs[0] if runs else None, load_thresholds(thresholds), rgb_metrics)
+        gate = load_thresholds(plan.thresholds)
+        failures = check_gate(runs[0] if runs else None, gate, rgb_metrics)
     files: list[Path] = []
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -149,7 +145,7 @@ def evaluate(
             f"{platform.python_version()}",
             "embedding_model": pipeline.embedder.model_id,
         }
-        if seeds:
+        if plan.seeds:
             meta.update(dataset=dataset.name, split=split, items=len(items))
         if rgb is not None:
             meta["rgb"] = {"split": rgb.split, "sets": list(rgb.sets), "limit": rgb.limit}

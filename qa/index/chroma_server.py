@@ -1,4 +1,4 @@
-"""Servers on 127.0.0.1 started for the tests and for `qa bench`: any command waited for by a
+"""Servers on 127.0.0.1 started for the tests and for `qa.eval bench`: any command waited for by a
 probe URL, and a real `chroma run`."""
 
 from __future__ import annotations
