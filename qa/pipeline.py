@@ -103,10 +103,12 @@ class QAPipeline:
         *,
         rebuild: bool = False,
         progress: Progress | None = None,
+        only: bool = False,
     ) -> IngestReport:
         """Bring the index in line with a folder of articles, or several (default:
         settings.articles_dir, the chat page's uploads in settings.uploads_dir and the saved
-        web pages in settings.web_dir)."""
+        web pages in settings.web_dir). Articles from other folders stay indexed beside them
+        unless `only` is set, which removes them from the index (never from disk)."""
         from pathlib import Path
 
         if isinstance(folder, str):
@@ -119,7 +121,7 @@ class QAPipeline:
             self.settings.uploads_dir.mkdir(parents=True, exist_ok=True)
             self.settings.web_dir.mkdir(parents=True, exist_ok=True)
             folders = [self.settings.articles_dir, self.settings.uploads_dir, self.settings.web_dir]
-        report = ingest(self.store, folders, rebuild=rebuild, progress=progress)
+        report = ingest(self.store, folders, rebuild=rebuild, progress=progress, only=only)
         self._loaded(self.store.generation())
         return report
 

@@ -137,3 +137,33 @@ def test_printed_answer_marks_an_unverified_citation(capsys: pytest.CaptureFixtu
         "[2] T (a.txt), chars 0-1 (unverified: the cited passage does not state this claim)" in out
     )
     assert "note: 1 of this answer's 2 claims could not be checked" in out
+
+
+def test_own_articles_beside_the_seeds_then_alone(tmp_path: Path) -> None:
+    """`qa ingest mine/` adds beside the seeds and says so; `qa eval` then warns that its
+    figures are not the seeds' own; `--only` leaves the index holding mine/ alone."""
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "harbour.txt").write_text(
+        "Ningbo opens a test harbour\n\nThe Ningbo test harbour opened on 3 May 2024 with 14 "
+        "berths for automated container ships.\n",
+        encoding="utf-8",
+    )
+    assert qa("ingest", cwd=tmp_path).stdout.endswith("index: 5 articles: 5 from seeds\n")
+    beside = qa("ingest", "mine", cwd=tmp_path)
+    assert "index: 6 articles: 5 from seeds, 1 from mine" in beside.stdout
+    dataset = str(SEEDS.parent / "evals" / "qa_pairs.jsonl")
+    scored = qa(
+        "eval", "--dataset", dataset, "--split", "dev", "--no-gate", "--out", "r", cwd=tmp_path
+    )
+    assert scored.exit_code == 0, scored.stderr
+    assert (
+        "note: the index holds 1 article besides the 5 the pairs cite (harbour.txt)"
+        in scored.stderr
+    )
+    assert "Note: the index holds 1 article" in (tmp_path / "r" / "report.md").read_text("utf-8")
+    alone = qa("ingest", "mine", "--only", cwd=tmp_path)
+    assert "removed 5" in alone.stdout and alone.stdout.endswith("index: 1 article: 1 from mine\n")
+    answer = qa("ask", "How many berths does the Ningbo test harbour have?", cwd=tmp_path)
+    assert "14" in answer.stdout and "harbour.txt" in answer.stdout
+    assert (tmp_path / "seeds").is_dir() and len(list((tmp_path / "seeds").iterdir())) == 5

@@ -161,3 +161,16 @@ def test_risk_coverage_counts_what_each_operating_point_would_answer() -> None:
     curve = {p["operating_point"]: p for p in risk_coverage(rows)}
     assert curve[0.06] == {"operating_point": 0.06, "coverage": 0.75, "risk": round(2 / 3, 4)}
     assert curve[0.5] == {"operating_point": 0.5, "coverage": 0.25, "risk": 0.0}
+
+
+def test_the_eval_says_when_the_index_is_not_the_pairs_articles() -> None:
+    from qa.eval.run import index_note
+
+    items = [EvalItem(id="1", question="q?", sources=["a.txt", "b.txt"])]
+    assert index_note({"a.txt", "b.txt"}, items) is None
+    extra = index_note({"a.txt", "b.txt", "mine.txt"}, items)
+    assert extra is not None and extra.startswith("the index holds 1 article besides the 2")
+    assert "--only" in extra
+    missing = index_note({"a.txt"}, items)
+    assert missing is not None and "1 article the pairs cite is not indexed (b.txt)" in missing
+    assert index_note({"x.txt"}, [EvalItem(id="2", question="q?")]) is None  # pairs cite none

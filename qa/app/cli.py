@@ -41,10 +41,18 @@ def main() -> None:
 )
 @click.option("--rebuild", is_flag=True, help="Drop the index and embed every article again.")
 @click.option(
+    "--only",
+    is_flag=True,
+    help="The index holds these folders' articles alone: articles indexed from other folders "
+    "(the seeds, say) are removed from it, never from disk.",
+)
+@click.option(
     "--check", is_flag=True, help="Only check the index; print what is wrong and exit 1 if any."
 )
 @friendly
-def ingest(targets: tuple[str, ...], url_file: Path | None, rebuild: bool, check: bool) -> None:
+def ingest(
+    targets: tuple[str, ...], url_file: Path | None, rebuild: bool, only: bool, check: bool
+) -> None:
     """Index folders of .txt/.md/.html/.pdf/.docx articles, and web pages by address
     (default: QA_ARTICLES_DIR: seeds/ when the working folder holds one, else the articles/
     folder of the data home, QA_HOME; with the chat uploads and saved web pages).
@@ -52,10 +60,13 @@ def ingest(targets: tuple[str, ...], url_file: Path | None, rebuild: bool, check
     A web page (http:// or https:// only) is fetched, saved in QA_WEB_DIR and indexed under
     its address, with the default folders unless folders are given too. Only new or changed
     articles are embedded; articles whose file is gone are removed. An index left unfinished
-    or damaged is rebuilt. Exits 1 when a file or page was skipped.
+    or damaged is rebuilt. Articles indexed from other folders stay beside the given ones
+    unless --only is given; the last line says what the index holds, by folder. Exits 1 when
+    a file or page was skipped.
 
     \b
-    Example: qa ingest seeds/ --rebuild
+    Example: qa ingest my_articles/ --only
+             qa ingest seeds/ --rebuild
              qa ingest https://example.com/news/park.html --urls more-pages.txt
     """
     from qa.corpus.web import is_address
@@ -101,7 +112,9 @@ def ingest(targets: tuple[str, ...], url_file: Path | None, rebuild: bool, check
                 urls, allow_private=True, folders=folders, rebuild=rebuild, progress=progress
             )
         else:
-            report = pipeline().ingest(folders or None, rebuild=rebuild, progress=progress)
+            report = pipeline().ingest(
+                folders or None, rebuild=rebuild, progress=progress, only=only
+            )
     finally:
         if task is not None:
             bar.stop()
@@ -117,8 +130,24 @@ def ingest(targets: tuple[str, ...], url_file: Path | None, rebuild: bool, check
         f"({report.embedded} new chunks, {report.texts} titles and sentences embedded, "
         f"in {report.seconds:.2f} s)"
     )
+    click.echo(holdings(report.holds))
     if not report.ok:
         sys.exit(1)
+
+
+def holdings(holds: dict[str, int]) -> str:
+    """What the index holds, by the folder each article came from ("index: 7 articles: 5 from
+    seeds, 2 from my_articles"), folders shown relative to the working folder when inside it."""
+    total = sum(holds.values())
+    if not total:
+        return "index: empty"
+
+    def shown(origin: str) -> str:
+        path = Path(origin)
+        return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else origin
+
+    parts = [f"{n} from {shown(o)}" for o, n in sorted(holds.items(), key=lambda x: -x[1])]
+    return f"index: {total} article{'s' if total != 1 else ''}: " + ", ".join(parts)
 
 
 def _addresses(path: Path) -> list[str]:

@@ -7,6 +7,7 @@ import os
 import socket
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ class IngestReport:
     sentences: int = 0  # distinct sentences of those chunks
     texts: int = 0  # titles and sentences embedded (none that an earlier, stopped run staged)
     seconds: float = 0.0
+    # after the ingest: how many articles the index holds, by the folder they came from
+    holds: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -129,11 +132,14 @@ def ingest(
     *,
     rebuild: bool = False,
     progress: Progress | None = None,
+    only: bool = False,
 ) -> IngestReport:
     """Bring the index in line with `folders`: embed only new or changed articles.
 
-    Articles that came from one of `folders` and whose file is gone are removed; a file that
-    cannot be read is skipped and, if an older version was indexed, that version is kept.
+    Articles that came from one of `folders` and whose file is gone are removed (`only`: and
+    every article that came from another folder, so the index holds these folders alone); a
+    file that cannot be read is skipped and, if an older version was indexed, that version is
+    kept. The report says what the index holds afterwards, by folder.
     Everything is embedded before the index changes (see `Store.write`); the vectors are
     staged on disk as they come, so an ingest that is stopped resumes where it was.
     """
@@ -164,7 +170,7 @@ def ingest(
         manifest = store.manifest()
         known = manifest.articles
         articles, report.skipped = read_folders(folders, store.settings.max_article_bytes)
-        todo = _plan(articles, known, origins, report)
+        todo = _plan(articles, known, origins, report, only)
         new_records = [
             _record(article, chunk)
             for article in todo
@@ -207,6 +213,7 @@ def ingest(
             )
         staging.done()
         report.embedded = len(new_records)
+        report.holds = dict(Counter(entry.origin for entry in known.values()))
     report.seconds = time.perf_counter() - started
     return report
 
@@ -228,15 +235,19 @@ def _plan(
     known: dict[str, ArticleEntry],
     origins: set[str],
     report: IngestReport,
+    only: bool = False,
 ) -> list[Article]:
-    """Sort articles into added / updated / unchanged / duplicates; return those to embed."""
+    """Sort articles into added / updated / unchanged / duplicates / removed (`only`: also
+    every article from another folder than `origins`); return those to embed."""
     todo: list[Article] = []
     present = {a.id for a in articles}
+
+    def leaving(name: str, entry: ArticleEntry) -> bool:
+        return (only or entry.origin in origins) and name not in present
+
     # an article already indexed keeps its place; a later file with the same text is the twin
     seen_text: dict[str, str] = {
-        entry.sha256: name
-        for name, entry in known.items()
-        if entry.origin not in origins or name in present
+        entry.sha256: name for name, entry in known.items() if not leaving(name, entry)
     }
     for article in articles:
         twin = seen_text.get(article.sha256)
@@ -257,7 +268,7 @@ def _plan(
             report.unchanged.append(article.id)
     skipped = {name for name, _ in report.skipped}
     for name, entry in known.items():
-        if entry.origin in origins and name not in present and name not in skipped:
+        if leaving(name, entry) and name not in skipped:
             report.removed.append(name)
     return todo
 

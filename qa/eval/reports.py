@@ -154,6 +154,8 @@ def write_markdown(
     """report.md: headline, gate, per type, per language and per stage tables, then RGB (and
     RGB with distractors beside it)."""
     parts = [f"# {title(meta)}", "", f"{meta['date']}, {meta['machine']}", ""]
+    if meta.get("index_note"):
+        parts += [f"Note: {meta['index_note']}.", ""]
     if runs:
         parts += ["## Headline", "", _markdown(headline_rows(runs)), ""]
     parts += ["## Gate", ""]

@@ -123,6 +123,7 @@ def evaluate(
     dataset, split, rgb, out = plan.dataset, plan.split, plan.rgb, plan.out
     runs: list[EvalRun] = []
     items: list[EvalItem] = []
+    note: str | None = None
     if plan.seeds:
         items = load_dataset(dataset, split)
         if not items:
@@ -130,6 +131,9 @@ def evaluate(
         runs = run_eval(
             pipeline, items, retrievers=plan.retrievers, backend=plan.backend, progress=progress
         )
+        note = index_note(set(pipeline.store.manifest().articles), load_dataset(dataset))
+        if note and say is not None:
+            say(f"note: {note}")
     rgb_runs, scale = _run_rgb(pipeline, plan.backend, rgb, say)
     failures = []
     if plan.thresholds:
@@ -146,7 +150,7 @@ def evaluate(
             "embedding_model": pipeline.embedder.model_id,
         }
         if plan.seeds:
-            meta.update(dataset=dataset.name, split=split, items=len(items))
+            meta.update(dataset=dataset.name, split=split, items=len(items), index_note=note)
         if rgb is not None:
             meta["rgb"] = {"split": rgb.split, "sets": list(rgb.sets), "limit": rgb.limit}
             if rgb.distractors is not None:
@@ -156,6 +160,32 @@ def evaluate(
         write_json(runs, files[1], {**meta, "gate": failures}, rgb_runs, scale)
         reports.write_html(runs, files[2], meta, failures, rgb_runs, scale)
     return EvalResult(runs, failures, files, rgb_runs, scale)
+
+
+def index_note(indexed: set[str], items: list[EvalItem]) -> str | None:
+    """What a reader of the figures must know when the index does not hold exactly the
+    articles the pairs cite (all splits): others compete with them for every question, or some
+    are missing. None when it does."""
+    cited = {source for item in items for source in item.sources}
+    extra, missing = indexed - cited, cited - indexed
+    if not cited or not (extra or missing):
+        return None
+    parts = []
+    if extra:
+        parts.append(
+            f"the index holds {len(extra)} article{'s' if len(extra) != 1 else ''} besides the "
+            f"{len(cited - missing)} the pairs cite ({', '.join(sorted(extra)[:3])}"
+            f"{', …' if len(extra) > 3 else ''}); their sentences compete for every answer"
+        )
+    if missing:
+        parts.append(
+            f"{len(missing)} article{'s' if len(missing) != 1 else ''} the pairs cite "
+            f"{'are' if len(missing) != 1 else 'is'} not indexed ({', '.join(sorted(missing)[:3])})"
+        )
+    return (
+        "; ".join(parts) + ", so these figures are not the articles' own: index them alone "
+        "(`qa ingest FOLDER --only`, or another QA_INDEX_DIR) to compare"
+    )
 
 
 def _run_rgb(

@@ -28,7 +28,9 @@ class VectorStore:
         self, settings: Settings, folder: Path, identity: Callable[[], dict[str, str | int]]
     ) -> None:
         self.settings = settings
-        self.path = folder / "chroma"
+        # absolute: Chroma keeps one client per path string, so a relative one opened from
+        # two working folders in one process would reach the first folder's store
+        self.path = folder.absolute() / "chroma"
         self.identity = identity  # called on open: an OpenAI model's dimension comes late
         self._client: Any = None
         self._collection: Any = None
