@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from qa.app.admission import BUSY
 from qa.app.load import run_load
 from qa.app.openai_wire import Message, conversation, tokens
+from qa.app.openapi import document
 from qa.app.serve import build_api
 from qa.config import Settings
 from qa.errors import RequestError
@@ -253,6 +254,9 @@ def test_the_openapi_document_describes_the_endpoints_served(
         "model", "messages", "stream", "stream_options"
     }
     assert "usage" in schemas["ChatCompletion"]["required"]
+
+    open_chat = document(keyed=False)["paths"]["/v1/chat/completions"]["post"]
+    assert "401" not in open_chat["responses"] and "security" not in open_chat, "no key asked"
 
 
 def _refs(node: Any) -> Iterator[str]:
