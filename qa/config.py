@@ -236,6 +236,11 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Bearer keys `qa serve` accepts, comma-separated; unset = no key needed.",
     )
+    max_request_bytes: int = Field(
+        1_048_576,
+        gt=0,
+        description="Largest request body `qa serve` reads (1 MiB); a larger one gets a 413.",
+    )
 
     @property
     def articles_in_home(self) -> bool:

@@ -14,6 +14,7 @@ QAError
 └── RequestError         a request to `qa serve` cannot be served as sent
     ├── AuthError            no API key, or not one of QA_API_KEYS
     ├── ModelNotFoundError   names no answerer the server has
+    ├── BodyTooLargeError    a body larger than QA_MAX_REQUEST_BYTES
     └── BusyError            more questions at once than it answers and lets wait
 """
 
@@ -75,6 +76,10 @@ class AuthError(RequestError):
 
 class ModelNotFoundError(RequestError):
     """The request names a model (an answerer) that the server does not have."""
+
+
+class BodyTooLargeError(RequestError):
+    """The request's body is larger than the server reads (QA_MAX_REQUEST_BYTES)."""
 
 
 class BusyError(RequestError):

@@ -75,6 +75,28 @@ def qa_server(
 
 
 @contextmanager
+def api_server(seeded: QAPipeline, home: Path, **env: str) -> Iterator[str]:
+    """A real `qa serve` process over `seeded`'s index and the seed articles, extractive, with
+    the further QA_ settings `env` (see qa_server); yields its /v1 URL. Its log must hold no
+    traceback when it stops."""
+    with qa_server(
+        "serve",
+        home,
+        120,
+        "/health",
+        QA_ARTICLES_DIR=str(SEEDS),
+        QA_INDEX_DIR=str(seeded.settings.index_dir),
+        QA_UPLOADS_DIR=str(seeded.settings.uploads_dir),
+        QA_FEEDBACK_FILE=str(home / "feedback.jsonl"),
+        QA_BACKEND="extractive",
+        **env,
+    ) as url:
+        yield url + "v1"
+    log = (home / "server.log").read_text()
+    assert "Traceback" not in log, log[-3000:]
+
+
+@contextmanager
 def chat_page(home: Path, seconds: float, **env: str) -> Iterator[str]:
     """A real `qa chat` process (see qa_server); yields its URL."""
     with qa_server("chat", home, seconds, **env) as url:

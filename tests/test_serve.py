@@ -6,6 +6,7 @@ error shape (or none), and the server answers the next good question."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -13,18 +14,21 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from qa.app.admission import BUSY
 from qa.app.load import run_load
-from qa.app.openai_wire import Message, conversation
+from qa.app.openai_wire import Message, conversation, tokens
+from qa.app.openapi import document
 from qa.app.serve import build_api
 from qa.config import Settings
 from qa.errors import RequestError
 from qa.models import Citation
 from qa.pipeline import QAPipeline
 
-from .conftest import SEEDS, qa_server
+from .conftest import api_server
 
 pytestmark = pytest.mark.slow
 KEYS = ("key-one", "key-two")
@@ -36,25 +40,15 @@ UNANSWERED = "How many employees does Haichen Precision Machinery have?"
 def server(seeded: QAPipeline, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`qa serve` over the seed index with two keys, two answers at once and two waiting;
     yields its /v1 URL."""
-    home = tmp_path_factory.mktemp("serve")
-    with qa_server(
-        "serve",
-        home,
-        120,
-        "/health",
-        QA_ARTICLES_DIR=str(SEEDS),
-        QA_INDEX_DIR=str(seeded.settings.index_dir),
-        QA_UPLOADS_DIR=str(seeded.settings.uploads_dir),
-        QA_FEEDBACK_FILE=str(home / "feedback.jsonl"),
-        QA_BACKEND="extractive",
+    with api_server(
+        seeded,
+        tmp_path_factory.mktemp("serve"),
         QA_API_KEYS=",".join(KEYS),
         QA_CHAT_CONCURRENCY="2",
         QA_CHAT_QUEUE_SIZE="2",
         QA_CHAT_PATIENCE="5",
     ) as url:
-        yield url + "v1"
-    log = (home / "server.log").read_text()
-    assert "Traceback" not in log, log[-3000:]
+        yield url
 
 
 @pytest.fixture
@@ -94,6 +88,40 @@ def test_a_whole_answer_carries_citations_and_the_refusal_flag(
         model="extractive", messages=[{"role": "user", "content": UNANSWERED}]
     )
     assert (declined.model_extra or {})["refused"] is True
+
+
+def test_usage_counts_the_messages_and_the_answer_whole_or_streamed(
+    client: openai.OpenAI,
+) -> None:
+    system = "Answer from the articles."
+    messages: Any = [{"role": "system", "content": system}, {"role": "user", "content": PINGHU}]
+    whole = client.chat.completions.create(model="extractive", messages=messages)
+    content = whole.choices[0].message.content or ""
+    asked, said = tokens(system) + tokens(PINGHU), tokens(content)
+    assert whole.usage is not None and said > 10
+    assert (whole.usage.prompt_tokens, whole.usage.completion_tokens) == (asked, said)
+    assert whole.usage.total_tokens == asked + said
+
+    counted = client.chat.completions.create(
+        model="extractive",
+        messages=messages,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    *answer, last = list(counted)
+    assert last.choices == [] and last.usage == whole.usage, "a last chunk of usage alone"
+    assert all(c.usage is None for c in answer)
+    assert answer[-1].choices[0].finish_reason == "stop"
+    assert "".join(c.choices[0].delta.content or "" for c in answer) == content
+
+    plain = list(client.chat.completions.create(model="extractive", messages=messages, stream=True))
+    assert plain[-1].choices[0].finish_reason == "stop" and all(c.usage is None for c in plain)
+
+
+def test_tokens_are_counted_near_openais_tokenizers() -> None:
+    assert tokens("") == 0 and tokens("the cluster [1].") == 7
+    assert tokens("平湖数控机床") == 6, "a Chinese character is a token"
+    assert tokens("enterprises") == 3, "a long word is a token for every four letters"
 
 
 def test_earlier_messages_are_the_history_of_a_follow_up(
@@ -188,7 +216,81 @@ def test_a_wrong_or_missing_key_is_refused(server: str, client: openai.OpenAI) -
             )
     raw = httpx.get(f"{server}/models")
     assert raw.status_code == 401 and "Authorization: Bearer" in raw.json()["error"]["message"]
+    wrong = httpx.get(f"{server}/models", headers=_auth("key-three"))
+    for refused in (raw, wrong):
+        assert refused.headers["WWW-Authenticate"] == 'Bearer realm="Delta QA"'
     still_answers(client)
+
+
+def test_a_wrong_method_is_a_405_that_names_the_allowed_one(server: str) -> None:
+    got = httpx.get(f"{server}/chat/completions", headers=_auth(KEYS[0]))
+    assert got.status_code == 405 and got.headers["Allow"] == "POST"
+    assert "POST /v1/chat/completions" in got.json()["error"]["message"]
+    posted = httpx.post(f"{server}/models", headers=_auth(KEYS[0]))
+    assert posted.status_code == 405 and "GET" in posted.headers["Allow"].split(", ")
+
+
+def test_the_openapi_document_describes_the_endpoints_served(
+    server: str, seeded: QAPipeline
+) -> None:
+    described = httpx.get(server.removesuffix("v1") + "openapi.json").json()  # no key needed
+    assert described["openapi"].startswith("3.1.")
+    app = build_api(seeded.with_settings(backend="extractive"))
+    served = {
+        (route.path, method.lower())
+        for route in app.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods - {"HEAD"}
+    }
+    assert {(path, m) for path, ops in described["paths"].items() for m in ops} == served
+
+    schemas = described["components"]["schemas"]
+    refs = {ref.rsplit("/", 1)[-1] for ref in _refs(described)}
+    assert refs and refs <= set(schemas), "every $ref resolves"
+    chat = described["paths"]["/v1/chat/completions"]["post"]
+    assert set(chat["responses"]) == {"200", "400", "401", "404", "413", "429", "500", "502", "503"}
+    assert chat["security"] == [{"bearer": []}]
+    assert set(schemas["ChatRequest"]["properties"]) == {
+        "model", "messages", "stream", "stream_options"
+    }
+    assert "usage" in schemas["ChatCompletion"]["required"]
+
+    open_chat = document(keyed=False)["paths"]["/v1/chat/completions"]["post"]
+    assert "401" not in open_chat["responses"] and "security" not in open_chat, "no key asked"
+
+
+def _refs(node: Any) -> Iterator[str]:
+    """Every $ref in a JSON document."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+def test_a_body_past_the_limit_is_a_413_that_names_the_setting(seeded: QAPipeline) -> None:
+    pipe = seeded.with_settings(backend="extractive", max_request_bytes=2000)
+    body: dict[str, Any] = {"model": "extractive"}
+    body["messages"] = [{"role": "user", "content": PINGHU}]
+    padded = {**body, "messages": [{"role": "system", "content": "x" * 3000}, *body["messages"]]}
+    raw = json.dumps(padded).encode()
+
+    def in_parts() -> Iterator[bytes]:  # no Content-Length: the bytes read are counted
+        yield raw[:1500]
+        yield raw[1500:]
+
+    with TestClient(build_api(pipe)) as http:
+        for sent in ({"content": raw}, {"content": in_parts()}):
+            large = http.post("/v1/chat/completions", **sent)  # type: ignore[arg-type]
+            assert large.status_code == 413, large.text
+            error = large.json()["error"]
+            assert error["code"] == "request_too_large"
+            assert "QA_MAX_REQUEST_BYTES" in error["message"]
+        assert http.post("/v1/chat/completions", json=body).status_code == 200
 
 
 def test_an_empty_question_is_a_sentence_whole_or_streamed(client: openai.OpenAI) -> None:
@@ -279,6 +381,16 @@ def test_api_keys_are_a_comma_separated_secret_setting(monkeypatch: pytest.Monke
     assert "key-one" not in repr(settings)
     monkeypatch.delenv("QA_API_KEYS")
     assert Settings().api_keys == []
+
+
+def test_the_request_limit_is_a_setting_of_one_mib(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("QA_MAX_REQUEST_BYTES", raising=False)
+    assert Settings().max_request_bytes == 1 << 20
+    monkeypatch.setenv("QA_MAX_REQUEST_BYTES", "4096")
+    assert Settings().max_request_bytes == 4096
+    monkeypatch.setenv("QA_MAX_REQUEST_BYTES", "0")
+    with pytest.raises(ValidationError, match="max_request_bytes"):
+        Settings()
 
 
 def test_a_configured_llm_is_a_second_model_and_its_failure_a_502(seeded: QAPipeline) -> None:

@@ -1,13 +1,16 @@
-"""The OpenAI-compatible API (`qa serve`): `GET /v1/models` lists the answerers and
+"""The OpenAI-compatible API (`qa serve`): `GET /v1/models` lists the answerers,
 `POST /v1/chat/completions` answers the last user message, whole or streamed, over the same
-pipeline as `ask()`.
+pipeline as `ask()`, and `GET /openapi.json` describes them.
 
 The contract is OpenAI's schema, so any OpenAI client works unchanged. The reply's content is
 the answer with its `[n]` markers; what OpenAI's schema has no field for travels in extra
 top-level fields of the completion (and of a stream's last chunk): `citations`, `refused`,
 `notice`, and in a stream `text`, the final answer whose markers the citations number. Errors
-have OpenAI's shape and status codes. Questions pass the chat page's admission gate: past it,
-a 429 says in words that the server is busy.
+have OpenAI's shape and status codes (a 401 with its `WWW-Authenticate`, a 405 with its
+`Allow`, a 413 for a body past QA_MAX_REQUEST_BYTES). A whole reply has `usage` (approximate
+token counts), and a stream asked for it (`stream_options.include_usage`) ends with a chunk of
+it. Questions pass the chat page's admission gate: past it, a 429 says in words that the server
+is busy.
 """
 
 from __future__ import annotations
@@ -35,11 +38,16 @@ from qa.app.openai_wire import (
     conversation,
     error,
     error_body,
+    error_headers,
     extras,
+    prompt_tokens,
     sse,
+    usage,
 )
+from qa.app.openapi import document
 from qa.errors import (
     AuthError,
+    BodyTooLargeError,
     BusyError,
     ModelNotFoundError,
     QAError,
@@ -52,6 +60,7 @@ log = logging.getLogger(__name__)
 EXTRACTIVE, LLM = "extractive", "llm"  # the model ids of the two answerers
 FAILED = "the answer failed: see the server's log"
 SPARE_THREADS = 8  # worker threads past the gate's own, where an over-full server says busy
+SERVED = "the API serves GET /v1/models and POST /v1/chat/completions (GET /openapi.json)"
 
 class Api:
     """The API's handlers over one pipeline: key check, answerers, admission and replies."""
@@ -105,6 +114,24 @@ class Api:
             f"there is no model {model!r} here: use one of {names} (GET /v1/models lists them)"
         )
 
+    async def body(self, request: Request) -> bytes:
+        """The request's body; BodyTooLargeError past QA_MAX_REQUEST_BYTES, before any of it is
+        read when its Content-Length says so, else as soon as the bytes read pass it."""
+        limit = self.pipeline.settings.max_request_bytes
+        too_large = BodyTooLargeError(
+            f"the request body is larger than {limit} bytes, the most this server reads: send "
+            "fewer or shorter messages, or raise the server's QA_MAX_REQUEST_BYTES"
+        )
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise too_large
+        raw = bytearray()
+        async for part in request.stream():
+            raw += part
+            if len(raw) > limit:
+                raise too_large
+        return bytes(raw)
+
     def request(self, raw: bytes) -> tuple[ChatRequest, QAPipeline, str, list[tuple[str, str]]]:
         """The parsed request, its answerer, question and history; RequestError when the body
         is not a chat completion request."""
@@ -130,10 +157,11 @@ class Api:
             return pipeline.ask(question, history=history)
 
     async def stream(
-        self, pipeline: QAPipeline, model: str, question: str, history: list[tuple[str, str]]
+        self, pipeline: QAPipeline, body: ChatRequest, question: str, history: list[tuple[str, str]]
     ) -> StreamingResponse:
-        """The answer as server-sent chunks. The gate's slot is held until the stream ends or
-        the client goes; an error before the first piece is an ordinary error reply."""
+        """The answer as server-sent chunks (and one of usage last when the request asks for
+        it). The gate's slot is held until the stream ends or the client goes; an error before
+        the first piece is an ordinary error reply."""
         held = ExitStack()
         pieces = pipeline.ask_stream(question, history=history)
         try:  # a client gone while it waits leaves no place taken
@@ -145,14 +173,20 @@ class Api:
             held.close()
             raise
         return StreamingResponse(
-            self._events(model, first, pieces, held), media_type="text/event-stream"
+            self._events(body, first, pieces, held), media_type="text/event-stream"
         )
 
     async def _events(
-        self, model: str, first: str | Answer, pieces: Iterator[str | Answer], held: ExitStack
+        self,
+        body: ChatRequest,
+        first: str | Answer,
+        pieces: Iterator[str | Answer],
+        held: ExitStack,
     ) -> AsyncIterator[str]:
         head: dict[str, Any] = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time())}
-        head |= {"object": "chat.completion.chunk", "model": model}
+        head |= {"object": "chat.completion.chunk", "model": body.model}
+        if body.include_usage:  # as OpenAI does: null in every chunk but the last
+            head["usage"] = None
 
         def chunk(delta: dict[str, Any], finish: str | None = None, **more: Any) -> str:
             choice = {"index": 0, "delta": delta, "finish_reason": finish}
@@ -160,12 +194,17 @@ class Api:
 
         try:
             yield chunk({"role": "assistant", "content": ""})
+            sent: list[str] = []
             item: str | Answer | None = first
             while isinstance(item, str):
                 yield chunk({"content": item})
+                sent.append(item)
                 item = await run_in_threadpool(next, pieces, None)
             if item is not None:
                 yield chunk({}, "stop", **extras(item), text=item.text)
+            if body.include_usage:
+                counted = usage(prompt_tokens(body.messages), "".join(sent))
+                yield sse({**head, "choices": [], "usage": counted})
             yield "data: [DONE]\n\n"
         except QAError as exc:  # e.g. the LLM endpoint failed mid-answer: an error event
             yield sse(error_body(exc)[1])
@@ -185,8 +224,8 @@ def _close(pieces: Iterator[str | Answer]) -> None:
 
 
 def build_api(pipeline: QAPipeline) -> FastAPI:
-    """The FastAPI app of `qa serve` over `pipeline` (no docs pages: they load scripts from
-    other hosts)."""
+    """The FastAPI app of `qa serve` over `pipeline`: its own OpenAPI document at
+    /openapi.json, and no docs pages (they load scripts from other hosts)."""
     api = Api(pipeline)
     settings = pipeline.settings
     # a question waiting at the gate holds a worker thread: one for each, and spare ones
@@ -206,12 +245,12 @@ def build_api(pipeline: QAPipeline) -> FastAPI:
     @app.exception_handler(QAError)
     async def qa_error(_: Request, exc: QAError) -> JSONResponse:
         status, body = error_body(exc)
-        return JSONResponse(body, status)
+        return JSONResponse(body, status, headers=error_headers(exc))
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        served = "the API serves GET /v1/models and POST /v1/chat/completions"
-        return JSONResponse(error(f"{exc.detail}: {served}"), exc.status_code)
+        # the router's own headers travel, e.g. the Allow of a 405
+        return JSONResponse(error(f"{exc.detail}: {SERVED}"), exc.status_code, exc.headers)
 
     @app.exception_handler(Exception)
     async def crash(_: Request, exc: Exception) -> JSONResponse:
@@ -222,6 +261,12 @@ def build_api(pipeline: QAPipeline) -> FastAPI:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    described = document(keyed=bool(settings.api_keys))
+
+    @app.get("/openapi.json")
+    async def openapi() -> dict[str, Any]:
+        return described
+
     @app.get("/v1/models")
     async def models(request: Request) -> dict[str, Any]:
         api.authorise(request)
@@ -230,11 +275,11 @@ def build_api(pipeline: QAPipeline) -> FastAPI:
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
         api.authorise(request)
-        body, pipe, question, history = api.request(await request.body())
+        body, pipe, question, history = api.request(await api.body(request))
         if body.stream:
-            return await api.stream(pipe, body.model, question, history)
+            return await api.stream(pipe, body, question, history)
         answer = await run_in_threadpool(api.ask, pipe, question, history)
-        return JSONResponse(completion(body.model, answer))
+        return JSONResponse(completion(body.model, answer, prompt_tokens(body.messages)))
 
     return app
 
