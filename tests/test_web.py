@@ -5,6 +5,7 @@ pages, other schemes and (on the chat page) private addresses are refused with t
 from __future__ import annotations
 
 import html
+import ipaddress
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import pytest
 
 from qa.app.ui import ChatPage
 from qa.corpus import web
-from qa.corpus.web import check_scheme, is_address, is_public, page_file
+from qa.corpus.web import check_scheme, embedded_ipv4, is_address, is_public, page_file
 from qa.errors import PageError
 from qa.index.embeddings import Embedder
 from qa.pipeline import QAPipeline
@@ -185,3 +186,20 @@ def test_a_redirect_cannot_escape_the_address_check(
     monkeypatch.setattr(web, "is_public", lambda address: address == "127.0.0.1")
     message = html.unescape(ChatPage(pipe).add_pages(f"{site.url}/redirect-out"))
     assert "127.0.0.2 is a loopback, private or link-local address" in message
+
+
+def test_addresses_written_in_ipv6_count_as_their_ipv4() -> None:
+    for address in ("64:ff9b::7f00:1", "64:ff9b::10.0.0.1", "64:ff9b::169.254.169.254",
+                    "2002:7f00:1::", "2002:c0a8:0101::1", "2002:0a00:0001:1::5", "2002::",
+                    "::ffff:10.0.0.1", "::ffff:169.254.169.254", "::127.0.0.1",
+                    "64:ff9b:1::808:808"):  # fmt: skip
+        assert not is_public(address), address
+    for address in ("64:ff9b::8.8.8.8", "2002:808:808::1", "::ffff:8.8.8.8"):
+        assert is_public(address), address
+    assert embedded_ipv4(ipaddress.IPv6Address("64:ff9b::c0a8:101")) == ipaddress.IPv4Address(
+        "192.168.1.1"
+    )
+    assert embedded_ipv4(ipaddress.IPv6Address("2002:c0a8:101::")) == ipaddress.IPv4Address(
+        "192.168.1.1"
+    )
+    assert embedded_ipv4(ipaddress.IPv6Address("2001:4860:4860::8888")) is None

@@ -76,13 +76,32 @@ def check_host(url: str, allow_private: bool) -> None:
             )
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # the IPv4 address is the last 32 bits
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")  # a network's own NAT64 (RFC 8215)
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated ::a.b.c.d (and :: and ::1)
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for, where it is written in one: IPv4-mapped
+    (::ffff:a.b.c.d), NAT64 (64:ff9b::a.b.c.d, the last 32 bits), 6to4 (2002:AABB:CCDD::, bits
+    16 to 48) or IPv4-compatible (::a.b.c.d); None for any other."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64 or ip in _IPV4_COMPATIBLE:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.sixtofour
+
+
 def is_public(address: str) -> bool:
     """Whether an IP address is a public, routable one (not loopback, private, link-local,
-    shared, reserved, multicast or unspecified); an IPv4 address mapped into IPv6 counts as
-    the IPv4 address."""
+    shared, reserved, multicast or unspecified). An IPv6 address that writes an IPv4 one
+    (IPv4-mapped, NAT64, 6to4, IPv4-compatible) counts as that IPv4 address, and a network's
+    own NAT64 range (64:ff9b:1::/48) is not public."""
     ip = ipaddress.ip_address(address.split("%")[0])  # a zone index ("fe80::1%eth0") is not part
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _LOCAL_NAT64:
+            return False
+        ip = embedded_ipv4(ip) or ip
     return ip.is_global and not ip.is_multicast
 
 
