@@ -26,7 +26,7 @@ from qa.errors import PageError
 from qa.index.embeddings import Embedder
 from qa.pipeline import QAPipeline
 
-from .conftest import make_pipeline
+from .conftest import DATA, make_pipeline
 
 NEWS = """<!doctype html><html><head><meta charset="utf-8">
 <title>Tongxiang opens a new fibre park | Jiaxing Daily</title>
@@ -300,3 +300,27 @@ def test_proxy_variables_are_ignored_unless_trusted(
         report = trusting.ingest_pages([url], allow_private=True)
         assert report.unchanged == [url] and proxy.requests == [url]
         assert len(site.requests) == asked + 1
+
+
+# data/tls: a test CA (ca.pem) and, signed by it, a certificate for localhost and news.test
+# with its key (server.pem), valid until 2126; made with `openssl req -x509` (the CA) and
+# `openssl x509 -req` (subjectAltName DNS:localhost,DNS:news.test). The key guards nothing
+def test_a_bare_address_is_fetched_over_https_and_reported_added(
+    pipe: QAPipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(DATA / "tls" / "server.pem")  # for localhost and news.test, a test CA's
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", str(DATA / "tls" / "ca.pem"))  # trust the test CA
+    allowed = pipe.with_settings(web_allow_private=True, web_trust_env=True)
+    with serving(tls) as secure:
+        message = ChatPage(allowed).add_pages(f"localhost:{secure.port}/news")
+        url = f"https://localhost:{secure.port}/news"
+        assert f"**Added:** {escape(url)}" in message
+        assert [a.source for a in allowed.articles()] == [url]
+
+        # the certificate is checked for the name typed: it names no address
+        message = html.unescape(ChatPage(allowed).add_pages(f"{secure.url}/news"))
+        assert "CERTIFICATE_VERIFY_FAILED" in message
