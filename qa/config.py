@@ -94,6 +94,14 @@ class Settings(BaseSettings):
         description="Let the chat page fetch loopback, private and link-local addresses "
         "(`qa ingest URL` always may).",
     )
+    web_trust_env: bool = Field(
+        False,
+        description="Fetch web pages through the proxy that HTTP_PROXY, HTTPS_PROXY, ALL_PROXY "
+        "and NO_PROXY name, and trust the certificates of SSL_CERT_FILE / SSL_CERT_DIR; off = "
+        "those variables are ignored and pages are fetched directly, only from the addresses "
+        "checked. Through a proxy the proxy looks the host up itself, so the chat page's check "
+        "of private addresses rests on this machine's look-up, not on the connection.",
+    )
 
     embed_cache_dir: Path | None = Field(
         None,

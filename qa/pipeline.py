@@ -146,6 +146,7 @@ class QAPipeline:
             timeout=settings.web_timeout,
             max_bytes=settings.max_page_bytes,
             allow_private=allow_private,
+            trust_env=settings.web_trust_env,
         )
         chosen = [*folders, str(settings.web_dir)] if folders else None
         report = self.ingest(chosen, rebuild=rebuild, progress=progress)

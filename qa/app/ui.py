@@ -222,12 +222,13 @@ class ChatPage:
         urls = [line.strip() for line in (addresses or "").splitlines() if line.strip()]
         if not urls:
             return "Type one or more web addresses (https://...), one a line, first."
+        # a bare "example.com/news" is a web address too, added (and reported) as https://
+        urls = [u if is_address(u) else f"https://{u}" for u in urls]
 
         settings = self.pipeline.settings
         try:
             ingest = self.pipeline.ingest_pages(
-                # a bare "example.com/news" is a web address too
-                [u if is_address(u) else f"https://{u}" for u in urls],
+                urls,
                 allow_private=settings.web_allow_private,
                 progress=_shown(progress),
             )
