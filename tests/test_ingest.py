@@ -12,7 +12,7 @@ import pytest
 from qa.errors import IndexLockedError, IndexMismatchError
 from qa.index.embeddings import Embedder
 from qa.pipeline import QAPipeline
-from qa.tokens import terms as segment
+from qa.text import terms as segment
 
 from .conftest import DATA, Counting, make_pipeline
 

@@ -16,7 +16,7 @@ from qa.cross.scorer import CrossScorer
 from qa.index.embeddings import Embedder
 from qa.index.keyword import ChunkRecord
 from qa.index.store import Store
-from qa.tokens import terms
+from qa.text import terms
 
 Mode = Literal["hybrid", "dense", "bm25"]
 K = TypeVar("K", bound=Hashable)  # what a ranking ranks: chunk ids here, rows elsewhere

@@ -19,7 +19,7 @@ from qa.corpus.articles import page_at
 from qa.errors import IndexDamagedError, IndexMismatchError
 from qa.index.embeddings import unit_rows
 from qa.index.sentence_terms import SentenceTerms, SentenceTermsWriter, segmented
-from qa.tokens import has_cjk, terms
+from qa.text import has_cjk, terms
 
 Spans = tuple[tuple[int, int], ...]
 # Sentence vectors are stored as float16: half the size; a cosine moves by < 1e-4 (measured).
