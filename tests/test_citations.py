@@ -17,7 +17,7 @@ from qa.answer.reader import Reader
 from qa.answer.retrieval import Hit
 from qa.errors import ConfigError
 from qa.eval.evaluation import EvalItem
-from qa.index.keyword import ChunkRecord, Spans
+from qa.index.records import ChunkRecord, Spans
 from qa.text import split_sentences
 from qa.train.citation_fit import Scripted, best_threshold, fit_citation_threshold
 

@@ -25,7 +25,8 @@ from qa.answer.question import Constraint, analyse
 from qa.answer.retrieval import Hit
 from qa.answer.scoring import Sentence, score_sentences
 from qa.index.embeddings import Embedder
-from qa.index.keyword import ChunkRecord, KeywordIndex, Spans
+from qa.index.keyword import KeywordIndex
+from qa.index.records import ChunkRecord, Spans
 from qa.lexicon import lexicon
 from qa.models import Citation, Considered, Trace
 from qa.text import split_sentences

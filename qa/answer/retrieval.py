@@ -14,7 +14,7 @@ from qa.answer.question import Lang, language
 from qa.config import Settings
 from qa.cross.scorer import CrossScorer
 from qa.index.embeddings import Embedder
-from qa.index.keyword import ChunkRecord
+from qa.index.records import ChunkRecord
 from qa.index.store import Store
 from qa.text import terms
 

@@ -33,7 +33,8 @@ from qa.eval.rgb import RGBItem, corpus_passages, item_passages, load_items
 from qa.eval.rgb_eval import RGBSplit, hit_rank
 from qa.eval.vector_cache import REPEATS, VectorCache
 from qa.index.embeddings import Vectors, make_embedder
-from qa.index.keyword import ChunkRecord, KeywordIndex
+from qa.index.keyword import KeywordIndex
+from qa.index.records import ChunkRecord
 from qa.text import terms
 
 Say = Callable[[str], None]

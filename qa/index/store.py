@@ -13,10 +13,12 @@ import numpy as np
 
 from qa.config import Settings
 from qa.errors import BackendError, IndexDamagedError, IndexMismatchError
+from qa.index.bm25 import Bm25
 from qa.index.embeddings import Embedder
 from qa.index.gate import ReadWriteGate
-from qa.index.keyword import BLOCK, ChunkRecord, KeywordIndex, NewVectors
+from qa.index.keyword import BLOCK, KeywordIndex, NewVectors
 from qa.index.manifest import FORMAT, Manifest
+from qa.index.records import ChunkRecord
 from qa.index.vectors import REBUILD_HINT, VectorStore
 
 _SAME_VECTOR = 1e-4  # a cosine this close to 1 is the same vector (float16 staging, HNSW's float32)
@@ -264,5 +266,5 @@ class Store:
                     "run `qa ingest`, which repairs it"
                 )
             empty = np.zeros((0, max(self.embedder.dimension, 1)), dtype=np.float16)
-            self._keyword = loaded or KeywordIndex([], None, empty)
+            self._keyword = loaded or KeywordIndex([], Bm25(), empty)
         return self._keyword
