@@ -21,6 +21,7 @@ from qa.answer.policy import load_policy
 from qa.answer.question import Question, analyse
 from qa.answer.retrieval import Filters, Hit, Mode, Retriever
 from qa.config import Settings
+from qa.corpus.chunking import chunker_config
 from qa.corpus.embed import Progress
 from qa.corpus.ingest import IngestReport, ingest
 from qa.cross.scorer import shared as cross_scorer
@@ -74,7 +75,8 @@ class QAPipeline:
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
         self.settings = settings or Settings()
         self.embedder = embedder or make_embedder(self.settings)
-        self.store = Store(self.settings, self.embedder)
+        chunker = chunker_config(self.settings.chunk_size, self.settings.chunk_overlap)
+        self.store = Store(self.settings, self.embedder, chunker)
         self._ready = threading.Lock()
         self._checked = False  # the manifest is read once, not on every question
         self._answerer: ExtractiveAnswerer | None = None  # both hold the index's statistics

@@ -16,7 +16,7 @@ import qa
 from qa.errors import BackendError, IndexDamagedError, QAError
 from qa.index.chroma_server import chroma_server, free_port
 from qa.index.embeddings import Embedder
-from qa.index.keyword import ChunkRecord
+from qa.index.records import ChunkRecord
 from qa.index.vectors import VectorStore
 from qa.pipeline import QAPipeline
 

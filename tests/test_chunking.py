@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qa.corpus.articles import load_article
-from qa.corpus.chunking import chunk_article, split_sentences
+from qa.corpus.chunking import chunk_article
+from qa.text import split_sentences
 
 from .conftest import SEEDS
 

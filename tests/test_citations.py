@@ -15,10 +15,10 @@ from qa.answer.features import FEATURE_TABLE_VERSION, FEATURES, Context
 from qa.answer.policy import Policy, load_policy, parse_policy
 from qa.answer.reader import Reader
 from qa.answer.retrieval import Hit
-from qa.corpus.chunking import split_sentences
 from qa.errors import ConfigError
 from qa.eval.evaluation import EvalItem
-from qa.index.keyword import ChunkRecord, Spans
+from qa.index.records import ChunkRecord, Spans
+from qa.text import split_sentences
 from qa.train.citation_fit import Scripted, best_threshold, fit_citation_threshold
 
 SEVEN = (

@@ -10,11 +10,12 @@ import pytest
 
 from qa.app.cli import _print_answer
 from qa.app.render import render_sources
-from qa.corpus.articles import load_article, page_at
+from qa.corpus.articles import load_article
 from qa.corpus.documents import _paragraphs
 from qa.errors import ArticleError
 from qa.eval.bench_pdf import write_pdf, write_scanned_pdf
 from qa.index.embeddings import Embedder
+from qa.index.records import page_at
 
 from .conftest import make_pipeline
 

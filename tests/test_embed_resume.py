@@ -12,7 +12,7 @@ import pytest
 from qa.corpus import embed
 from qa.corpus.embed import IngestProgress, progress_line
 from qa.index.embeddings import Embedder
-from qa.index.keyword import index_text
+from qa.index.records import index_text
 
 from .conftest import Counting, make_pipeline
 

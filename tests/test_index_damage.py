@@ -204,7 +204,8 @@ def _resolve(index: Path, name: str) -> Path:
 def _cli(tmp: Path, articles: Path, embedder: Remembering, args: list[str]) -> Result:
     """Run `qa ARGS` as a new process would: nothing of the index is held open before it."""
     pipe = make_pipeline(tmp, articles, embedder)  # type: ignore[arg-type]
-    Store(pipe.settings, pipe.embedder).reload(reopen=True)  # drops chromadb's cached handle
+    # drops chromadb's cached handle
+    Store(pipe.settings, pipe.embedder, pipe.store.chunker).reload(reopen=True)
     import qa.app.cli
 
     original = qa.app.cli._pipeline

@@ -11,8 +11,9 @@ import pytest
 
 from qa.errors import IndexLockedError, IndexMismatchError
 from qa.index.embeddings import Embedder
+from qa.index.records import ChunkRecord
 from qa.pipeline import QAPipeline
-from qa.tokens import terms as segment
+from qa.text import terms as segment
 
 from .conftest import DATA, Counting, make_pipeline
 
@@ -225,7 +226,7 @@ def test_an_added_article_tokenises_only_its_own_chunks(
     tokenised: list[str] = []
     real = keyword.record_terms
 
-    def spy(record: keyword.ChunkRecord) -> list[str]:
+    def spy(record: ChunkRecord) -> list[str]:
         tokenised.append(record.source)
         return real(record)
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.corpus.chunking import split_sentences
 from qa.errors import IndexMismatchError
 from qa.index.embeddings import Embedder
 from qa.pipeline import QAPipeline
+from qa.text import split_sentences
 
 from .conftest import DATA, Counting, make_pipeline
 from .fake_llm import FakeLLM

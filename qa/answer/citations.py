@@ -24,11 +24,12 @@ from qa.answer.policy import Policy
 from qa.answer.question import Constraint, analyse
 from qa.answer.retrieval import Hit
 from qa.answer.scoring import Sentence, score_sentences
-from qa.corpus.chunking import split_sentences
 from qa.index.embeddings import Embedder
-from qa.index.keyword import ChunkRecord, KeywordIndex, Spans
+from qa.index.keyword import KeywordIndex
+from qa.index.records import ChunkRecord, Spans
 from qa.lexicon import lexicon
 from qa.models import Citation, Considered, Trace
+from qa.text import split_sentences
 
 _MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*\]")
 # "… firms. [1] Next" → "… firms [1]. Next": a marker after the full stop belongs before it

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 from qa.lexicon import lexicon
-from qa.tokens import has_cjk, jieba
+from qa.text import has_cjk, jieba
 
 # A figure: digits not glued to Latin letters ("Q2", "5G" and "H1" are labels, not quantities).
 _FIGURE = re.compile(

@@ -23,7 +23,7 @@ from qa.answer.facts import Facts, facts, figure_with_unit, flat
 from qa.answer.question import Question
 from qa.index.embeddings import unit_rows
 from qa.lexicon import lexicon
-from qa.tokens import has_cjk, terms
+from qa.text import has_cjk, terms
 
 
 @dataclass(frozen=True)

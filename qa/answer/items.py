@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from qa.answer.question import Question
 from qa.lexicon import lexicon
-from qa.tokens import jieba, terms
+from qa.text import jieba, terms
 
 _EN_WORD = re.compile(r"[A-Za-z0-9][\w’'&-]*|[^\w\s]")
 _ZH_RUN = re.compile(r"[\u3400-\u9fff\w]+")

@@ -19,7 +19,7 @@ from qa.answer.prompts import load_prompt
 from qa.answer.retrieval import Hit
 from qa.config import Settings
 from qa.errors import BackendError, ConfigError
-from qa.tokens import has_cjk
+from qa.text import has_cjk
 
 # Streamed text lags this many characters behind the model, so that a leak of the instructions
 # is caught before any of it reaches the reader.

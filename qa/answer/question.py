@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from qa.answer.facts import Facts, facts, flat
 from qa.lexicon import KINDS, lexicon
-from qa.tokens import has_cjk, jieba, terms
+from qa.text import has_cjk, jieba, terms
 
 Lang = Literal["en", "zh"]  # a question's language: Chinese when it holds a Han character
 

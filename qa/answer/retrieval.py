@@ -14,9 +14,9 @@ from qa.answer.question import Lang, language
 from qa.config import Settings
 from qa.cross.scorer import CrossScorer
 from qa.index.embeddings import Embedder
-from qa.index.keyword import ChunkRecord
+from qa.index.records import ChunkRecord
 from qa.index.store import Store
-from qa.tokens import terms
+from qa.text import terms
 
 Mode = Literal["hybrid", "dense", "bm25"]
 K = TypeVar("K", bound=Hashable)  # what a ranking ranks: chunk ids here, rows elsewhere

@@ -3,13 +3,11 @@ Article with title, date and, for a PDF, where each page starts."""
 
 from __future__ import annotations
 
-import bisect
 import codecs
 import hashlib
 import os
 import re
 import stat
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -75,14 +73,6 @@ class Article:
     sha256: str
     path: Path
     pages: tuple[int, ...] = ()  # offset in `text` of page 1, 2, ...; () when not paged
-
-
-def page_at(starts: Sequence[int], offset: int) -> int | None:
-    """The page (from 1) that holds `offset`, given where each page starts; None unpaged.
-    A page with no text starts where the next one does, and the later one is named."""
-    if not starts:
-        return None
-    return max(1, bisect.bisect_right(starts, offset))
 
 
 def load_article(path: Path, max_bytes: int) -> Article:

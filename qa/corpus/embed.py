@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.index.embeddings import Embedder, unit_rows
-from qa.index.keyword import ChunkRecord, index_text
+from qa.index.records import ChunkRecord, index_text
 
 BATCH = 256  # texts per embedder call and per staged file
 _KEY = np.dtype("S20")  # a text's key: the SHA-1 of its UTF-8 bytes

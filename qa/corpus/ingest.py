@@ -13,13 +13,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa.corpus.articles import ARTICLE_SUFFIXES, FILE_SUFFIXES, Article, load_article, page_at
-from qa.corpus.chunking import Chunk, chunk_article, split_sentences
+from qa.corpus.articles import ARTICLE_SUFFIXES, FILE_SUFFIXES, Article, load_article
+from qa.corpus.chunking import Chunk, chunk_article
 from qa.corpus.embed import Progress, Staging, embed_records
 from qa.errors import ArticleError, ConfigError, IndexDamagedError, IndexLockedError
-from qa.index.keyword import ChunkRecord
 from qa.index.manifest import ArticleEntry
+from qa.index.records import ChunkRecord, page_at
 from qa.index.store import Store
+from qa.text import split_sentences
 
 
 @dataclass

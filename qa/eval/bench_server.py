@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from qa.corpus.chunking import chunker_config
 from qa.eval.bench import Corpus, Probe, Row, Say, ask_ours, disk_mb, ours_settings
 from qa.index.chroma_server import chroma_server
 from qa.index.embeddings import Embedder
@@ -58,7 +59,9 @@ def bench_server(
     data.mkdir(parents=True, exist_ok=True)
     with chroma_server(data) as url:
         settings = ours_settings(corpus, index_dir=copied, chroma_url=url)
-        store = Store(settings, embedder)
+        store = Store(
+            settings, embedder, chunker_config(settings.chunk_size, settings.chunk_overlap)
+        )
         fresh = marker.exists() and json.loads(marker.read_text(encoding="utf-8")) == made_from
         if not fresh or not copied.exists():
             _fill(store, source, say)

@@ -33,8 +33,9 @@ from qa.eval.rgb import RGBItem, corpus_passages, item_passages, load_items
 from qa.eval.rgb_eval import RGBSplit, hit_rank
 from qa.eval.vector_cache import REPEATS, VectorCache
 from qa.index.embeddings import Vectors, make_embedder
-from qa.index.keyword import ChunkRecord, KeywordIndex
-from qa.tokens import terms
+from qa.index.keyword import KeywordIndex
+from qa.index.records import ChunkRecord
+from qa.text import terms
 
 Say = Callable[[str], None]
 EMBEDDERS = ("minilm", "e5", "use")  # a pair is named in this order: minilm+use, e5+use

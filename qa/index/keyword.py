@@ -1,27 +1,25 @@
-"""The BM25 keyword index (bm25s) over the same chunks as the vector store, saved beside it,
-with each chunk's sentence spans and sentence vectors, computed once at ingest."""
+"""The keyword index saved beside the vector store: the chunk records, each chunk's sentence
+vectors and terms and its chunk vector, computed once at ingest, with BM25 (`qa.index.bm25`)
+over them, written and read together, and looked up by row."""
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import shutil
 from array import array
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from qa.corpus.articles import page_at
 from qa.errors import IndexDamagedError, IndexMismatchError
+from qa.index.bm25 import Bm25, record_terms, saved_ids, term_ids
 from qa.index.embeddings import unit_rows
+from qa.index.records import ChunkRecord, Spans, read_records, write_records
 from qa.index.sentence_terms import SentenceTerms, SentenceTermsWriter, segmented
-from qa.tokens import has_cjk, terms
+from qa.text import has_cjk
 
-Spans = tuple[tuple[int, int], ...]
 # Sentence vectors are stored as float16: half the size; a cosine moves by < 1e-4 (measured).
 _STORED = np.float16
 EXACT_MAX = 8192  # chunks searched exactly within a filter: 16 MB of float32 read at the most
@@ -45,62 +43,18 @@ class NewVectors(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class ChunkRecord:
-    """What retrieval needs of a chunk without asking the vector store."""
-
-    id: str
-    source: str
-    title: str
-    date: int  # yyyymmdd, 0 when the article has no date
-    start: int
-    end: int
-    text: str
-    sentences: Spans  # (start, end) of each sentence, relative to `text`
-    # (page, offset in the article where it starts) of the page the chunk starts on and of
-    # each page that starts inside it; () when the article has no pages (not a PDF)
-    pages: tuple[tuple[int, int], ...] = ()
-
-    def page_at(self, offset: int) -> int | None:
-        """The page of the article that holds `offset` (an article offset inside this chunk),
-        None when the article has no pages. The pages listed are consecutive, so this is the
-        article's own page lookup over them."""
-        if not self.pages:
-            return None
-        first = self.pages[0][0]
-        found = page_at([start for _, start in self.pages], offset)
-        return first - 1 + (found or 1)
-
-    @property
-    def day(self) -> dt.date | None:
-        """The article's publication date, None when it has none."""
-        if not self.date:
-            return None
-        return dt.date(self.date // 10000, self.date // 100 % 100, self.date % 100)
-
-
-def index_text(title: str, text: str) -> str:
-    """The text that is embedded and keyword-indexed for a chunk: its article title, then it."""
-    return f"{title}\n{text}"
-
-
-def record_terms(record: ChunkRecord) -> list[str]:
-    """The BM25 terms of a chunk (of its title and text; [""] when it has none)."""
-    return terms(index_text(record.title, record.text)) or [""]
-
-
 class KeywordIndex:
     """BM25 scores over chunk records, in the order of `records`, and their sentence vectors."""
 
     def __init__(
         self,
         records: list[ChunkRecord],
-        model: Any,
+        bm25: Bm25,
         sentences: np.ndarray,
         chunks: np.ndarray | None = None,
     ) -> None:
         self.records = records
-        self._model = model
+        self._bm25 = bm25
         self._folder: Path | None = None  # where it is saved (its terms are read late)
         # chunk vectors, one row per record (float32, as Chroma holds them), for exact search
         # within a filter; None in an index written before they were kept
@@ -133,14 +87,12 @@ class KeywordIndex:
         copied a block of records at a time, so memory does not grow with the index. Without
         `fresh`, the new records must have no sentences (a BM25 index alone).
         """
-        old = previous if previous is not None else KeywordIndex([], None, _empty(0))
+        old = previous if previous is not None else KeywordIndex([], Bm25(), _empty(0))
         width = max(fresh.dimension if fresh is not None else old._sentences.shape[1], 1)
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        with (tmp / "records.jsonl").open("w", encoding="utf-8") as f:
-            for record in records:
-                f.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
+        write_records(tmp / "records.jsonl", records)
         runs = old._runs(records)
         offsets = old._offsets
         none = _empty(width)
@@ -170,29 +122,21 @@ class KeywordIndex:
                     for held, a, b in runs
                 ),
             )
-        model = None
+        bm25 = Bm25()
         if records:
-            import bm25s
-
             vocabulary: dict[str, int] = {}
             with SentenceTermsWriter(tmp, vocabulary) as sentences_out:
                 ids = old._term_ids(records, vocabulary, sentences_out)
-            model = bm25s.BM25()
-            model.index((ids, vocabulary), show_progress=False)
-            model.save(str(tmp / "bm25"), show_progress=False)
-            names = list(vocabulary)
-            with (tmp / "terms.jsonl").open("w", encoding="utf-8") as f:
-                for row in ids:
-                    f.write(json.dumps([names[i] for i in row], ensure_ascii=False) + "\n")
+            bm25 = Bm25.build(tmp, ids, vocabulary)
         shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)
         sentences = np.load(folder / "sentences.npy", mmap_mode="r")
         chunk_file = folder / "chunks.npy"
         chunk_vectors = np.load(chunk_file, mmap_mode="r") if chunk_file.exists() else None
-        index = cls(records, model, sentences, chunk_vectors)
+        index = cls(records, bm25, sentences, chunk_vectors)
         index._folder = folder
-        if model is not None:
-            index._terms = SentenceTerms.load(folder, len(sentences), model.vocab_dict)
+        if records:
+            index._terms = SentenceTerms.load(folder, len(sentences), bm25.vocabulary)
         return index
 
     def _kept_terms(self, record: ChunkRecord) -> list[frozenset[str]] | None:
@@ -245,29 +189,22 @@ class KeywordIndex:
         vocabulary: dict[str, int],
         sentences_out: SentenceTermsWriter,
     ) -> list[array[int]]:
-        """Each record's BM25 terms as ids into `vocabulary` (4 bytes a term, where a list of
-        strings takes ~70), and its sentences' terms into `sentences_out`. A record this index
-        holds keeps its terms, read from the saved `terms.jsonl` (a cache: when it is missing or
-        unreadable, terms are segmented again) and the stored sentence terms; the others are
-        segmented, each sentence right after its chunk (jieba's cache then holds its words)."""
-
-        def ids(tokens: list[str]) -> array[int]:
-            return array("i", [vocabulary.setdefault(t, len(vocabulary)) for t in tokens])
-
+        """Each record's BM25 terms as ids into `vocabulary`, and its sentences' terms into
+        `sentences_out`. A record this index holds keeps its terms, read from those BM25 saved
+        (a cache: when they are missing or unreadable, terms are segmented again) and the stored
+        sentence terms; the others are segmented, each sentence right after its chunk (jieba's
+        cache then holds its words)."""
         known: dict[str, array[int]] = {}
         wanted = {r.id for r in records if r.id in self._rows}
         if wanted and self._folder is not None:
             try:
-                with (self._folder / "terms.jsonl").open(encoding="utf-8") as f:
-                    for record, line in zip(self.records, f, strict=True):
-                        if record.id in wanted:
-                            known[record.id] = ids(json.loads(line))
+                known = saved_ids(self._folder, self.records, wanted, vocabulary)
             except (OSError, ValueError):
                 known = {}
                 vocabulary.clear()
         out = []
         for r in records:
-            out.append(known.get(r.id) or ids(record_terms(r)))
+            out.append(known.get(r.id) or term_ids(record_terms(r), vocabulary))
             kept = self._kept_terms(r)
             sentences_out.add(
                 kept if kept is not None else segmented(r.text[s:e] for s, e in r.sentences)
@@ -286,14 +223,8 @@ class KeywordIndex:
                 "run `qa ingest --rebuild`"
             )
         try:
-            with path.open(encoding="utf-8") as f:
-                records = [_record(json.loads(line)) for line in f]
-            model = None
-            if records:
-                import bm25s
-
-                model = bm25s.BM25.load(str(folder / "bm25"), show_progress=False)
-                _check_scores(model.scores, len(records))
+            records = read_records(path)
+            bm25 = Bm25.load(folder, len(records)) if records else Bm25()
             # mapped, not read: opening is O(1) and processes share the pages; a lookup of 8
             # chunks costs ~0.08 ms either way (measured on 400k sentences; reading: 0.3-0.6 s)
             sentences = np.load(folder / "sentences.npy", mmap_mode="r")
@@ -301,14 +232,14 @@ class KeywordIndex:
             if (folder / "chunks.npy").exists():
                 chunks = np.load(folder / "chunks.npy", mmap_mode="r")
             stored_terms = None
-            if model is not None:
-                stored_terms = SentenceTerms.load(folder, len(sentences), model.vocab_dict)
+            if records:
+                stored_terms = SentenceTerms.load(folder, len(sentences), bm25.vocabulary)
         except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
             raise IndexDamagedError(
                 f"the keyword index in {folder} is damaged ({type(exc).__name__}): "
                 "run `qa ingest`, which repairs it"
             ) from None
-        index = cls(records, model, sentences, chunks)
+        index = cls(records, bm25, sentences, chunks)
         index._folder = folder
         index._terms = stored_terms
         return index
@@ -357,16 +288,7 @@ class KeywordIndex:
     ) -> list[tuple[int, float]]:
         """Top-k (row, score) pairs with a positive score, among rows where `mask` is 1;
         `query_terms` are the question's `terms()`, computed once by the question analysis."""
-        if self._model is None:
-            return []
-        tokens = [t for t in query_terms if t in self._model.vocab_dict]
-        if not tokens:
-            return []
-        scores = self._model.get_scores(tokens, weight_mask=mask)
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
+        return self._bm25.search(query_terms, k, mask)
 
     def mask(
         self, sources: frozenset[str] | None, since: int | None, until: int | None
@@ -402,18 +324,7 @@ class KeywordIndex:
         """BM25's inverse document frequency counted among the chunks of one language only
         (Chinese, or not): articles in another language do not move the weights of a question's
         terms, whatever their number. A term no chunk of the language holds gets the highest."""
-        rows = self._chinese == chinese
-        n = int(rows.sum())
-
-        def idf(term: str) -> float:
-            tid = self._model.vocab_dict.get(term) if self._model is not None else None
-            df = 0
-            if tid is not None:
-                indices, indptr = self._model.scores["indices"], self._model.scores["indptr"]
-                df = int(rows[indices[indptr[tid] : indptr[tid + 1]]].sum())
-            return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
-
-        return idf
+        return self._bm25.idf_in(self._chinese == chinese)
 
     @cached_property
     def _chinese(self) -> np.ndarray:
@@ -425,21 +336,6 @@ class KeywordIndex:
     def row(self, chunk_id: str) -> int | None:
         """The row of a chunk id, if it is indexed."""
         return self._rows.get(chunk_id)
-
-
-def _check_scores(scores: dict[str, Any], documents: int) -> None:
-    """ValueError unless bm25s's score matrix is whole: column pointers that start at 0, never
-    fall and end at the number of entries, row numbers of real chunks, finite scores (a garbled
-    array otherwise scores the wrong chunks without a word)."""
-    data, indices, indptr = scores["data"], scores["indices"], scores["indptr"]
-    if int(scores["num_docs"]) != documents:
-        raise ValueError("the BM25 index counts another number of chunks")
-    if not (len(indptr) and indptr[0] == 0 and indptr[-1] == len(data) == len(indices)):
-        raise ValueError("the BM25 column pointers do not match its entries")
-    if np.any(np.diff(indptr) < 0) or not np.all(np.isfinite(data)) or np.any(data < 0):
-        raise ValueError("the BM25 score matrix is garbled")
-    if len(indices) and (indices.min() < 0 or indices.max() >= documents):
-        raise ValueError("the BM25 index names chunks it does not hold")
 
 
 def _empty(width: int, dtype: Any = _STORED) -> np.ndarray:
@@ -472,10 +368,3 @@ def _read_rows(array: np.ndarray, start: int, end: int) -> np.ndarray:
             data = f.read((end - start) * size)
         return np.frombuffer(data, dtype=array.dtype).reshape(end - start, array.shape[1])
     return np.asarray(array[start:end])
-
-
-def _record(data: dict[str, Any]) -> ChunkRecord:
-    """A record from its JSON line (spans come back as lists)."""
-    data["sentences"] = tuple((int(s), int(e)) for s, e in data["sentences"])
-    data["pages"] = tuple((int(p), int(s)) for p, s in data.get("pages", ()))
-    return ChunkRecord(**data)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.tokens import terms
+from qa.text import terms
 
 IDS = "sentence_terms.npy"  # the distinct term ids of every sentence, one after another
 AT = "sentence_terms_at.npy"  # sentence i's ids are ids[at[i]:at[i + 1]]

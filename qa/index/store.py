@@ -12,25 +12,28 @@ from typing import Any
 import numpy as np
 
 from qa.config import Settings
-from qa.corpus.chunking import chunker_config
 from qa.errors import BackendError, IndexDamagedError, IndexMismatchError
+from qa.index.bm25 import Bm25
 from qa.index.embeddings import Embedder
 from qa.index.gate import ReadWriteGate
-from qa.index.keyword import BLOCK, ChunkRecord, KeywordIndex, NewVectors
+from qa.index.keyword import BLOCK, KeywordIndex, NewVectors
 from qa.index.manifest import FORMAT, Manifest
+from qa.index.records import ChunkRecord
 from qa.index.vectors import REBUILD_HINT, VectorStore
 
 _SAME_VECTOR = 1e-4  # a cosine this close to 1 is the same vector (float16 staging, HNSW's float32)
 
 
 class Store:
-    """Reads and writes one index; writers must hold `qa.corpus.ingest.writer_lock` first."""
+    """Reads and writes one index; writers must hold `qa.corpus.ingest.writer_lock` first.
+    `chunker` names how its chunks are made (`qa.corpus.chunking.chunker_config`): the index
+    stores it and is refused when it names another."""
 
-    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder, chunker: str) -> None:
         self.settings = settings
         self.embedder = embedder
         self.folder = settings.index_dir
-        self.chunker = chunker_config(settings.chunk_size, settings.chunk_overlap)
+        self.chunker = chunker
         self.vectors = VectorStore(settings, self.folder, self._identity)
         self._keyword: KeywordIndex | None = None  # loaded on first use
         self._gate = ReadWriteGate()  # searches in flight finish before a reopen
@@ -263,5 +266,5 @@ class Store:
                     "run `qa ingest`, which repairs it"
                 )
             empty = np.zeros((0, max(self.embedder.dimension, 1)), dtype=np.float16)
-            self._keyword = loaded or KeywordIndex([], None, empty)
+            self._keyword = loaded or KeywordIndex([], Bm25(), empty)
         return self._keyword

@@ -14,7 +14,7 @@ import numpy as np
 
 from qa.config import Settings, offline_environment
 from qa.errors import BackendError, ConfigError, IndexDamagedError, IndexMismatchError, QAError
-from qa.index.keyword import ChunkRecord
+from qa.index.records import ChunkRecord
 
 REBUILD_HINT = "run `qa ingest --rebuild` to re-embed every article"
 _BATCH = 1000  # ids per Chroma call

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from qa.tokens import STOPWORDS
+from qa.text import STOPWORDS
 
 KINDS = ("date", "number", "person", "place", "definition", "list", "yesno")
 

@@ -30,9 +30,9 @@ from qa.answer.citations import CitationChecker, Claim
 from qa.answer.facts import facts
 from qa.answer.policy import Policy
 from qa.answer.question import analyse
-from qa.corpus.chunking import split_sentences
 from qa.errors import ConfigError
 from qa.lexicon import lexicon
+from qa.text import split_sentences
 
 if TYPE_CHECKING:
     from qa.eval.evaluation import EvalItem

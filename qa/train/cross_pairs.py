@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.answer.facts import normalise
-from qa.corpus.chunking import split_sentences
 from qa.eval.rgb import SETS, normalise_answers, split_of
+from qa.text import split_sentences
 from qa.train.examples import held_out
 
 TRAIN_SOURCES = ("squad2-dev", "squad1-dev", "cmrc2018-dev", "drcd-dev", "drcd-test")
