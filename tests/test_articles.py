@@ -184,3 +184,16 @@ def test_a_file_that_changes_while_read_is_read_again_or_skipped(
     _writer_during_reads(monkeypatch, path, times=5)
     with pytest.raises(ArticleError, match="changed while it was being read"):
         load_article(path, 10_000)  # never half indexed
+
+
+def test_a_news_export_title_drops_the_time_and_labels_after_its_date(tmp_path: Path) -> None:
+    """One paragraph, "date time，正文：原标题：title body…": the title starts at the title."""
+    path = tmp_path / "export.txt"
+    path.write_text(
+        "2023-07-26 13:15，正文：原标题：“园区新项目开工” 嘉善县25日讯，新项目今日开工。后续还有三期。",
+        encoding="utf-8",
+    )
+    article = load_article(path, LIMIT)
+    assert article.date == dt.date(2023, 7, 26)
+    assert article.title.startswith("“园区新项目开工” 嘉善县25日讯")
+    assert "13:15" not in article.title and "正文" not in article.text.split("。")[0]

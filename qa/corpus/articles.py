@@ -55,6 +55,12 @@ _DATE_ONLY_LINE = re.compile(
     re.IGNORECASE,
 )
 _DATE_PREFIX = re.compile(r"^(?:release\s+)?date\s*:?\s*", re.IGNORECASE)
+# What news exports put between a leading date and the title: the time, and labels such as
+# "2023-07-26 09:28，正文：原标题：“…”" (body:, original title:)
+_TITLE_LEAD = re.compile(
+    r"^(?:\s*\d{1,2}:\d{2}(?::\d{2})?)?(?:[\s,，:：]*(?:正文|原标题|标题|body|title)\s*[:：])*[\s,，:：]*",
+    re.IGNORECASE,
+)
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _SENTENCE_END = re.compile(r"(?<=[。！？!?])|(?<=\.)\s")
 _SPACES = re.compile(r"[ \t\u00a0\u3000\u2002-\u200a]+")
@@ -288,7 +294,7 @@ def _header_date(line: str, *, is_title: bool) -> tuple[date, str] | None:
         # "date 2023-08-17 The first batch of ..." : a date label glued to the title
         before = _DATE_PREFIX.sub("", line[: match.start()]).strip()
         if not before:
-            return parsed, line[match.end() :].strip()
+            return parsed, _TITLE_LEAD.sub("", line[match.end() :]).strip()
     return parsed, line
 
 
