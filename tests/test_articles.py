@@ -190,7 +190,8 @@ def test_a_news_export_title_drops_the_time_and_labels_after_its_date(tmp_path: 
     """One paragraph, "date time，正文：原标题：title body…": the title starts at the title."""
     path = tmp_path / "export.txt"
     path.write_text(
-        "2023-07-26 13:15，正文：原标题：“园区新项目开工” 嘉善县25日讯，新项目今日开工。后续还有三期。",
+        "2023-07-26 13:15，正文：原标题：“园区新项目开工” 嘉善县25日讯，新项目今日开工。"
+        "后续还有三期。",
         encoding="utf-8",
     )
     article = load_article(path, LIMIT)

@@ -6,7 +6,11 @@ non-loopback connection; every page records requests to hosts other than 127.0.0
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -170,6 +174,12 @@ def test_page_loads_with_examples_and_settings(page: Any) -> None:
     )
 
 
+def test_start_up_says_where_the_page_is_and_nothing_about_share_links(server: Server) -> None:
+    log = (server.home / "server.log").read_text(encoding="utf-8")
+    assert f"Delta QA chat page on {server.url.rstrip('/')}" in log
+    assert "share" not in log.lower() and "Traceback" not in log
+
+
 def test_cited_answer_names_the_article(page: Any) -> None:
     html = ask(page, "When was Haichen Precision Machinery established?")
     assert "[1]" in html and "1998" in html
@@ -211,6 +221,56 @@ def test_script_in_a_question_or_an_article_never_runs(page: Any, server: Server
     for selector in ("#chat a[href*='evil']", "img[src*='evil']", "img[src='x']"):
         assert page.locator(selector).count() == 0, selector
     assert "evil.example" in page.locator("#chat").inner_text()  # the URL shows as plain text
+
+
+def test_a_citation_marker_shows_its_source(page: Any) -> None:
+    """Clicking [1] opens the answer's Sources and brings the cited entry into view, in the
+    same tab; the message's screen-reader label is its text, not its HTML."""
+    ask(page, "When was Haichen Precision Machinery established?")
+    answer = page.locator("#chat .bot").last
+    assert not answer.locator(".qa-sources").evaluate("d => d.open")
+    answer.locator("a.qa-ref").first.click()
+    entry = answer.locator(".qa-citations li.qa-target")
+    entry.wait_for(state="visible", timeout=10_000)
+    assert answer.locator(".qa-sources").evaluate("d => d.open")
+    assert PINGHU in entry.inner_text() and "1998" in entry.locator("mark").inner_text()
+    assert len(page.context.pages) == 1, "the marker opened a tab"
+    labels = page.locator("#chat [aria-label*='message: ']").evaluate_all(
+        "els => els.map(e => e.getAttribute('aria-label'))"
+    )
+    assert labels and all("<" not in label for label in labels), labels
+    assert any("1998" in label for label in labels)
+
+
+def test_the_articles_tab_fits_and_shows_what_another_process_added(
+    page: Any, server: Server
+) -> None:
+    """At 1440 px every column is on screen; an article `qa ingest` added in another process
+    shows when the tab is opened again, without a restart."""
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.get_by_role("tab", name="Articles").click()
+    table = page.locator("#articles")
+    table.get_by_text(PINGHU).last.wait_for(timeout=30_000)
+    for header in ("Title", "Date", "Chunks", "File"):
+        box = table.get_by_text(header, exact=True).first.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 1440, header
+    before = int(re.findall(r"\d+", page.locator("#held").inner_text())[0])
+    uploads = server.home / "uploads"
+    uploads.mkdir(exist_ok=True)
+    shutil.copy(DATA / "deqing_geo.md", uploads)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_", "GRADIO_"))}
+    env.update(
+        QA_ARTICLES_DIR=str(SEEDS),
+        QA_INDEX_DIR=str(server.home / "index"),
+        QA_UPLOADS_DIR=str(uploads),
+        QA_WEB_DIR=str(server.home / "web"),
+    )
+    exe = Path(sys.executable).with_name("qa")
+    subprocess.run([str(exe), "ingest"], env=env, cwd=server.home, check=True, timeout=300)
+    page.get_by_role("tab", name="Chat").click()
+    page.get_by_role("tab", name="Articles").click()
+    table.get_by_text("deqing_geo.md").last.wait_for(timeout=30_000)
+    assert page.locator("#held").inner_text() == f"The index holds {before + 1} articles."
 
 
 def test_gradio_client_calls_the_ask_api(server: Server) -> None:

@@ -28,19 +28,30 @@ def escape(text: str) -> str:
     return re.sub(r"\r?\n", "<br>", out)
 
 
-def _markers(escaped: str, unverified: frozenset[int] = frozenset()) -> str:
+def _markers(
+    escaped: str, unverified: frozenset[int] = frozenset(), key: str | None = None
+) -> str:
     """Make the escaped `[n]` markers stand out as citation references; the markers of
-    citations whose passage does not state the claim say so."""
+    citations whose passage does not state the claim say so. With a `key` (the answer's, see
+    `source_id`) each marker links to its entry in the answer's Sources."""
 
     def marker(m: re.Match[str]) -> str:
-        if int(m.group(1)) in unverified:
-            return (
-                f'<span class="qa-ref qa-unverified" title="{UNVERIFIED}">'
-                f"[{m.group(1)}, unverified]</span>"
-            )
-        return f'<span class="qa-ref">[{m.group(1)}]</span>'
+        n = int(m.group(1))
+        classes, label, title = "qa-ref", f"[{n}]", f"source {n}"
+        if n in unverified:
+            classes, label, title = "qa-ref qa-unverified", f"[{n}, unverified]", UNVERIFIED
+        if key is None:
+            extra = f' title="{UNVERIFIED}"' if n in unverified else ""
+            return f'<span class="{classes}"{extra}>{label}</span>'
+        return f'<a class="{classes}" href="#{source_id(key, n)}" title="{title}">{label}</a>'
 
     return _MARKER.sub(marker, escaped)
+
+
+def source_id(key: str, n: int) -> str:
+    """The element id of citation n in the Sources of the answer shown under `key` (unique
+    in the page: the chat gives each answer its own key)."""
+    return f"qa-{key}-src-{n}"
 
 
 def render_question(question: str) -> str:
@@ -67,9 +78,9 @@ def _highlighted(citation: Citation, answer: Answer) -> str:
     return f"<mark>{escape(citation.quote)}</mark>"
 
 
-def render_sources(answer: Answer) -> str:
+def render_sources(answer: Answer, key: str | None = None) -> str:
     """The collapsible Sources section: per citation, title, date, file (or address), the
-    page of a PDF, and the marked quote."""
+    page of a PDF, and the marked quote; each entry has its `source_id` under `key`."""
     if not answer.citations:
         return ""
     items = []
@@ -79,8 +90,9 @@ def render_sources(answer: Answer) -> str:
         unverified = (
             "" if c.verified else f' <span class="qa-unverified">(unverified: {UNVERIFIED})</span>'
         )
+        anchor = f' id="{source_id(key, c.n)}"' if key is not None else ""
         items.append(
-            f'<li><span class="qa-ref">[{c.n}]</span> <b>{escape(c.title)}</b>{when} · '
+            f'<li{anchor}><span class="qa-ref">[{c.n}]</span> <b>{escape(c.title)}</b>{when} · '
             f"<code>{escape(c.source)}</code>{page}{unverified}"
             f'<blockquote class="qa-passage">{_highlighted(c, answer)}</blockquote></li>'
         )
@@ -114,9 +126,10 @@ def render_trace(answer: Answer) -> str:
     )
 
 
-def render_answer(answer: Answer, titles: Mapping[str, str]) -> str:
+def render_answer(answer: Answer, titles: Mapping[str, str], key: str | None = None) -> str:
     """A finished answer: notice, text with markers, Sources; a refusal looks different
-    and lists the closest articles (`titles` maps file names to article titles)."""
+    and lists the closest articles (`titles` maps file names to article titles). With a `key`,
+    unique in the page, its markers link to their Sources entries."""
     parts = []
     if answer.notice:
         parts.append(f'<p class="qa-notice" role="note">⚠ {escape(answer.notice)}</p>')
@@ -129,7 +142,8 @@ def render_answer(answer: Answer, titles: Mapping[str, str]) -> str:
         )
     else:
         unverified = frozenset(c.n for c in answer.citations if not c.verified)
-        parts.append(f'<div class="qa-answer">{_markers(escape(answer.text), unverified)}</div>')
-        parts.append(render_sources(answer))
+        text = _markers(escape(answer.text), unverified, key)
+        parts.append(f'<div class="qa-answer">{text}</div>')
+        parts.append(render_sources(answer, key))
     parts.append(render_trace(answer))
     return "".join(parts)

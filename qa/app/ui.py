@@ -41,12 +41,17 @@ EXAMPLES = [
     "How many enterprises are in the Pinghu CNC machine tool cluster?",
     "When was Haichen Precision Machinery established?",
     "What is the Integration of Two Industries?",
-    "什么是两业融合?",
+    "中新嘉善现代产业园规划面积是多少？",
 ]
 BUSY_LANES = 8  # handler slots past the gate's own, where an over-full chat is told it is busy
 TABLE_HEADERS = ["Title", "Date", "Chunks", "File"]
+# all four columns fit at 1440 px; long titles wrap
+TABLE_WIDTHS: list[str | int] = ["52%", "14%", "9%", "25%"]
 CSS = """
 .qa-ref { font-weight: 600; color: var(--color-accent); }
+a.qa-ref { text-decoration: none; }
+a.qa-ref:hover, a.qa-ref:focus { text-decoration: underline; }
+.qa-citations li.qa-target { outline: 2px solid var(--color-accent); outline-offset: 2px; }
 .qa-unverified { color: #c05621; }
 .qa-refusal { border-left: 4px solid #b7791f; background: #fffaf0; padding: .4em .8em; }
 .qa-refusal-head { font-weight: 600; color: #975a16; }
@@ -58,6 +63,45 @@ CSS = """
 .qa-why { font-size: .85em; opacity: .85; }
 .qa-trace li { margin: .2em 0; }
 """
+# Two things the chat component does not do itself: a [n] marker opens its answer's Sources
+# and shows the entry (Gradio opens every link in a new tab), and a message's screen-reader
+# label is its text (Gradio labels it with the message's HTML source).
+PAGE_JS = r"""() => {
+  const LABEL = /^(.*?'s message: )/s;
+  const relabel = () => {
+    for (const el of document.querySelectorAll("[aria-label*=\"'s message: \"]")) {
+      const m = el.getAttribute("aria-label").match(LABEL);
+      const text = m && m[1] + el.innerText.replace(/\s+/g, " ").trim();
+      if (text && el.getAttribute("aria-label") !== text) el.setAttribute("aria-label", text);
+    }
+  };
+  let queued = false;  // once a frame at most, however many mutations a stream makes
+  const schedule = () => {
+    if (!queued) {
+      queued = true;
+      requestAnimationFrame(() => { queued = false; relabel(); });
+    }
+  };
+  new MutationObserver(schedule).observe(document.body, {
+    subtree: true, childList: true, characterData: true,
+    attributes: true, attributeFilter: ["aria-label"],
+  });
+  relabel();
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest && event.target.closest("a.qa-ref");
+    const href = link && link.getAttribute("href");
+    if (!href || !href.startsWith("#")) return;
+    const entry = document.getElementById(href.slice(1));
+    if (!entry) return;
+    event.preventDefault();
+    event.stopPropagation();
+    const details = entry.closest("details");
+    if (details) details.open = true;
+    for (const old of document.querySelectorAll(".qa-target")) old.classList.remove("qa-target");
+    entry.classList.add("qa-target");
+    entry.scrollIntoView({ block: "nearest" });
+  }, true);
+}"""
 
 
 @dataclass(frozen=True)
@@ -95,10 +139,10 @@ class ChatPage:
         """The chat as Gradio messages; `partial` is the answer still being streamed."""
         titles = self.titles() if any(t.answer and t.answer.refused for t in turns) else {}
         out: list[dict[str, str]] = []
-        for turn in turns:
+        for index, turn in enumerate(turns):
             out.append({"role": "user", "content": render_question(turn.question)})
             if turn.answer is not None:
-                content = render_answer(turn.answer, titles)
+                content = render_answer(turn.answer, titles, key=f"t{index}")
             elif turn.error is not None:
                 content = render_error(turn.error)
             else:
@@ -194,6 +238,11 @@ class ChatPage:
             [a.title, a.date.isoformat() if a.date else "", a.chunks, a.source]
             for a in self.pipeline.articles()
         ]
+
+    def held(self) -> str:
+        """How many articles the index holds, as the Articles tab says it."""
+        count = len(self.pipeline.articles())
+        return f"The index holds **{count}** article{'s' if count != 1 else ''}."
 
     def article_text(self, source: str) -> str:
         """The cleaned text of one article, or what went wrong."""
@@ -309,10 +358,15 @@ def build_app(page: ChatPage) -> gr.Blocks:
                 with gr.Row():
                     since = gr.Textbox(label="Since (YYYY-MM-DD)", max_lines=1)
                     until = gr.Textbox(label="Until (YYYY-MM-DD)", max_lines=1)
-        with gr.Tab("Articles"):
+        with gr.Tab("Articles", elem_id="articles-tab") as articles_tab:
+            with gr.Row():
+                held = gr.Markdown(page.held(), elem_id="held")
+                refresh = gr.Button("Refresh", size="sm", scale=0, elem_id="refresh")
             table = gr.Dataframe(
                 value=page.article_rows(),
                 headers=TABLE_HEADERS,
+                column_widths=TABLE_WIDTHS,
+                wrap=True,
                 interactive=False,
                 elem_id="articles",
             )
@@ -360,13 +414,22 @@ def build_app(page: ChatPage) -> gr.Blocks:
 
         table.select(select, None, text, api_visibility="private")
 
-        def added(message: str, chosen: list[str] | None) -> tuple[str, Any, gr.Dropdown]:
-            """The summary, the article table and the article filter after an addition."""
+        def listed(chosen: list[str] | None) -> tuple[str, Any, gr.Dropdown]:
+            """The article count, the table and the filter as the index holds them now
+            (another process may have ingested since the page was built)."""
+            page.pipeline.refresh()
             names = [a.source for a in page.pipeline.articles()]
             # new choices with the filter kept as the user set it: without an explicit value
             # the dropdown may fall back to its first choice and silently filter the chat
             kept = [name for name in chosen or [] if name in names]
-            return message, page.article_rows(), gr.Dropdown(choices=names, value=kept)
+            return page.held(), page.article_rows(), gr.Dropdown(choices=names, value=kept)
+
+        for event in (articles_tab.select, refresh.click):
+            event(listed, sources, [held, table, sources], api_visibility="private")
+
+        def added(message: str, chosen: list[str] | None) -> tuple[Any, ...]:
+            """The summary, the article count, table and filter after an addition."""
+            return message, *listed(chosen)
 
         def upload(
             paths: list[str] | None,
@@ -378,7 +441,7 @@ def build_app(page: ChatPage) -> gr.Blocks:
         add.click(
             upload,
             [files, sources],
-            [summary, table, sources, files],
+            [summary, held, table, sources, files],
             concurrency_limit=1,  # one index writer: uploads and fetched pages take turns
             concurrency_id="add",
             api_visibility="private",
@@ -394,7 +457,7 @@ def build_app(page: ChatPage) -> gr.Blocks:
         fetch.click(
             pages,
             [addresses, sources],
-            [summary, table, sources, addresses],
+            [summary, held, table, sources, addresses],
             concurrency_limit=1,
             concurrency_id="add",
             api_visibility="private",
@@ -416,7 +479,10 @@ def serve(pipeline: QAPipeline, host: str = "127.0.0.1", port: int = 7860) -> No
     lanes = settings.chat_concurrency + settings.chat_queue_size + BUSY_LANES
     app.queue(default_concurrency_limit=lanes, max_size=None)
     private = [settings.index_dir, settings.uploads_dir, settings.feedback_file, Path(".env")]
+    # Gradio's own start-up lines (among them a hint to make a public share link) stay quiet
+    print(f"Delta QA chat page on http://{host}:{port} (Ctrl-C stops it)", flush=True)
     app.launch(
+        quiet=True,
         server_name=host,
         server_port=port,
         share=False,
@@ -436,4 +502,5 @@ def serve(pipeline: QAPipeline, host: str = "127.0.0.1", port: int = 7860) -> No
             font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
         ),
         css=CSS,
+        js=PAGE_JS,
     )
