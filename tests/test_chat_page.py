@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from qa.app.render import escape
-from qa.app.ui import EXAMPLES, ChatPage, Turn
+from qa.app.ui import ChatPage, Turn
 from qa.eval.evaluation import load_dataset
 from qa.index.embeddings import Embedder
 from qa.pipeline import QAPipeline
@@ -161,11 +161,8 @@ def test_a_full_chat_says_it_is_busy_inside_the_chat(page: ChatPage) -> None:
         page.api_ask(PINGHU_Q)
 
 
-@pytest.mark.parametrize("question", EXAMPLES)
-def test_every_example_question_is_answered_with_a_linked_citation(
-    page: ChatPage, question: str
-) -> None:
-    _, messages, turns = ask(page, question)[-1]
-    assert turns[-1].answer is not None and not turns[-1].answer.refused, question
+
+def test_citation_markers_link_to_their_sources_entry(page: ChatPage) -> None:
+    _, messages, _ = ask(page, PINGHU_Q)[-1]
     assert '<a class="qa-ref" href="#qa-t0-src-1"' in messages[-1]["content"]
     assert '<li id="qa-t0-src-1">' in messages[-1]["content"]

@@ -22,6 +22,7 @@ ANSWERED: dict[str, tuple[str, str] | None] = {
     "What is the Integration of Two Industries?": (TWO_INDUSTRIES, "modern service industry"),
     "什么是两业融合?": (TWO_INDUSTRIES, "modern service industry"),
     "5月22日长三角地区主要领导座谈会在哪座城市召开？": (DELTA, "Wuhu"),
+    "中新嘉善现代产业园规划面积是多少？": (DELTA, "16.5"),
     "Which parks did Zhejiang build with Shanghai?": (DELTA, "Zhangjiang"),
     "How many employees does Haichen Precision Machinery have?": None,
 }
@@ -69,3 +70,4 @@ def test_a_list_question_leads_with_its_items_and_cites_them_first(seeded: QAPip
     assert answer.text.startswith(f"{items} — "), answer.text
     assert all(item in answer.citations[0].quote for item in items.split("; "))
     assert_citations_are_verbatim(answer)
+

@@ -26,6 +26,7 @@ import numpy as np
 
 from qa.answer.policy import Policy, load_policy, logit
 from qa.answer.question import Lang
+from qa.train.cards import write_card
 from qa.train.decide import (
     at,
     by_language,
@@ -168,11 +169,11 @@ def main(argv: list[str] | None = None) -> None:
         thresholds=thresholds,
         lead=lead,
         fitted_on=fitted,
-        version=shipped.version + "+cross",
+        version=shipped.version.removesuffix("+cross") + "+cross",
     )
     args.out.write_text(json.dumps(policy.to_json(), ensure_ascii=False) + "\n", "utf-8")
     text = card(policy, fitted.get("features_used", {}))
-    args.out.with_suffix(".md").write_text(text, encoding="utf-8")
+    write_card(args.out.with_suffix(".md"), text)
     print(json.dumps({"blend": blend, "thresholds": thresholds, "lead": lead}))
     print(text)
 

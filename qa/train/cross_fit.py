@@ -24,6 +24,7 @@ from qa.cross import base as base_model
 from qa.cross.encoder import embed
 from qa.cross.scorer import SCORER_FILE
 from qa.cross.tokenizer import Batch, PairTokenizer
+from qa.train.cards import write_card
 from qa.train.cross_model import CrossEncoder, OnnxGraph, frozen_inputs, input_names, state
 from qa.train.cross_pairs import Pair, build
 
@@ -215,7 +216,7 @@ def validate(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     report["seconds"] = {"s": round(time.time() - started)}
     print(json.dumps(report, indent=1))
     saved = torch.load(args.cache / "cross" / "checkpoint.pt", weights_only=False)
-    args.out.with_suffix(".md").write_text(card(report, saved), encoding="utf-8")
+    write_card(args.out.with_suffix(".md"), card(report, saved))
     return report
 
 

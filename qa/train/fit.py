@@ -34,6 +34,7 @@ from qa.answer.features import AGAINST, EVIDENCE, FEATURE_TABLE_VERSION, FEATURE
 from qa.answer.policy import Policy
 from qa.answer.reader import Reader
 from qa.config import Settings
+from qa.train.cards import write_card
 from qa.train.decide import (
     Scored,
     at,
@@ -267,5 +268,5 @@ def main(argv: list[str] | None = None) -> None:
     policy = replace(policy, citation_threshold=fit_citation_threshold(seeds, dev, policy))
     fitted["seconds"] = round(time.perf_counter() - started)
     args.out.write_text(json.dumps(policy.to_json(), ensure_ascii=False) + "\n", "utf-8")
-    args.out.with_suffix(".md").write_text(card(policy, used), encoding="utf-8")
+    write_card(args.out.with_suffix(".md"), card(policy, used))
     print(card(policy, used))
