@@ -208,12 +208,12 @@ def _cli(tmp: Path, articles: Path, embedder: Remembering, args: list[str]) -> R
     Store(pipe.settings, pipe.embedder, pipe.store.chunker).reload(reopen=True)
     import qa.app.cli
 
-    original = qa.app.cli._pipeline
-    qa.app.cli._pipeline = lambda: pipe
+    original = qa.app.cli.pipeline
+    qa.app.cli.pipeline = lambda: pipe
     try:
         return CliRunner().invoke(qa.app.cli.main, args)
     finally:
-        qa.app.cli._pipeline = original
+        qa.app.cli.pipeline = original
         pipe.store.reload(reopen=True)
 
 
