@@ -24,7 +24,7 @@ WHEELHOUSE := $(VENV)/wheelhouse
 # the OpenAI Node SDK that tests/test_clients.py drives, pinned by the lockfile there
 NODE_DIR := tests/node
 
-.PHONY: install install-dev llama run ingest test lint clean chromium node
+.PHONY: install install-dev llama run test lint clean chromium node
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
