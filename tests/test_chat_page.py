@@ -141,7 +141,7 @@ def test_same_file_name_in_two_folders_is_reported_not_overwritten(
 
 
 def test_articles_tab_lists_every_article_and_shows_its_text(page: ChatPage) -> None:
-    rows = page.article_rows()
+    rows = page.listing().rows
     assert len(rows) == 5 and all(isinstance(r[2], int) and r[2] > 0 for r in rows)
     assert PINGHU in [r[3] for r in rows]
     assert "70 enterprises" in page.article_text(PINGHU)

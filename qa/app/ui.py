@@ -113,6 +113,15 @@ class Turn:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class Listing:
+    """The index as the page shows it (see `ChatPage.listing`)."""
+
+    held: str  # "The index holds **N** articles."
+    rows: list[list[str | int]]  # the Articles table
+    names: list[str]  # article files, the choices of the article filter
+
+
 def parse_day(text: str | None, label: str) -> dt.date | None:
     """A YYYY-MM-DD date typed in the settings, or None when left empty."""
     if not text or not text.strip():
@@ -232,17 +241,20 @@ class ChatPage:
                 raise gr.Error(str(exc)) from None
 
     # --- articles -------------------------------------------------------------------------
-    def article_rows(self) -> list[list[str | int]]:
-        """The Articles table: title, date, chunk count and file of every indexed article."""
-        return [
-            [a.title, a.date.isoformat() if a.date else "", a.chunks, a.source]
-            for a in self.pipeline.articles()
-        ]
-
-    def held(self) -> str:
-        """How many articles the index holds, as the Articles tab says it."""
-        count = len(self.pipeline.articles())
-        return f"The index holds **{count}** article{'s' if count != 1 else ''}."
+    def listing(self) -> Listing:
+        """What the page shows of the index, from one read of its manifest: the count, the
+        Articles table (title, date, chunk count and file of every indexed article) and the
+        files the article filter offers."""
+        articles = self.pipeline.articles()
+        count = len(articles)
+        return Listing(
+            held=f"The index holds **{count}** article{'s' if count != 1 else ''}.",
+            rows=[
+                [a.title, a.date.isoformat() if a.date else "", a.chunks, a.source]
+                for a in articles
+            ],
+            names=[a.source for a in articles],
+        )
 
     def article_text(self, source: str) -> str:
         """The cleaned text of one article, or what went wrong."""
@@ -321,6 +333,7 @@ def upload_summary(report: UploadReport) -> str:
 def build_app(page: ChatPage) -> gr.Blocks:
     """The Blocks app: a Chat tab and an Articles tab wired to `page`'s handlers."""
     app = gr.Blocks(title="Delta QA", analytics_enabled=False)
+    first = page.listing()
     with app:
         gr.Markdown("# Delta QA\nCited answers from Zhejiang and Yangtze River Delta news.")
         turns = gr.State([])
@@ -351,7 +364,7 @@ def build_app(page: ChatPage) -> gr.Blocks:
                 )
                 k = gr.Slider(1, 20, value=page.pipeline.settings.top_k, step=1, label="Passages")
                 sources = gr.Dropdown(
-                    choices=[a.source for a in page.pipeline.articles()],
+                    choices=first.names,
                     multiselect=True,
                     label="Only these articles (empty: all)",
                 )
@@ -360,10 +373,10 @@ def build_app(page: ChatPage) -> gr.Blocks:
                     until = gr.Textbox(label="Until (YYYY-MM-DD)", max_lines=1)
         with gr.Tab("Articles", elem_id="articles-tab") as articles_tab:
             with gr.Row():
-                held = gr.Markdown(page.held(), elem_id="held")
+                held = gr.Markdown(first.held, elem_id="held")
                 refresh = gr.Button("Refresh", size="sm", scale=0, elem_id="refresh")
             table = gr.Dataframe(
-                value=page.article_rows(),
+                value=first.rows,
                 headers=TABLE_HEADERS,
                 column_widths=TABLE_WIDTHS,
                 wrap=True,
@@ -418,11 +431,11 @@ def build_app(page: ChatPage) -> gr.Blocks:
             """The article count, the table and the filter as the index holds them now
             (another process may have ingested since the page was built)."""
             page.pipeline.refresh()
-            names = [a.source for a in page.pipeline.articles()]
+            now = page.listing()
             # new choices with the filter kept as the user set it: without an explicit value
             # the dropdown may fall back to its first choice and silently filter the chat
-            kept = [name for name in chosen or [] if name in names]
-            return page.held(), page.article_rows(), gr.Dropdown(choices=names, value=kept)
+            kept = [name for name in chosen or [] if name in now.names]
+            return now.held, now.rows, gr.Dropdown(choices=now.names, value=kept)
 
         for event in (articles_tab.select, refresh.click):
             event(listed, sources, [held, table, sources], api_visibility="private")
