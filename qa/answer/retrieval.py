@@ -114,9 +114,11 @@ class Retriever:
             similarity = dict(dense)
             rankings.append((self.settings.dense_weight, [cid for cid, _ in dense]))
             timings["dense"] = _ms(clock)
+        words = query_terms  # the query's terms, found at most once (BM25 and promotion)
         if mode in ("hybrid", "bm25"):
             clock = time.perf_counter()
-            found = keyword.search(terms(query) if query_terms is None else query_terms, n, mask)
+            words = terms(query) if words is None else words
+            found = keyword.search(words, n, mask)
             rankings.append((self.settings.bm25_weight, [keyword.records[i].id for i, _ in found]))
             timings["bm25"] = _ms(clock)
         lang = language(query)
@@ -130,7 +132,7 @@ class Retriever:
                 hits.append(Hit(keyword.records[row], score, similarity.get(cid, 0.0)))
         if len(hits) > k:
             clock = time.perf_counter()
-            words = terms(query) if query_terms is None else list(query_terms)
+            words = terms(query) if words is None else words
             hits = self.promote(query, lang, words, hits, k, vector)
             timings["rerank"] = _ms(clock)
         return hits[:k], vector
