@@ -7,8 +7,10 @@ import re
 from functools import lru_cache
 from typing import Any
 
-_WORD = re.compile(r"[a-z0-9]+(?:[.'’-][a-z0-9]+)*|[\u3400-\u9fff\uf900-\ufaff]+")
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+# the Han characters a Chinese text is told by (a character class's inside, for patterns)
+CJK_CHARS = "\u3400-\u9fff\uf900-\ufaff"
+_WORD = re.compile(rf"[a-z0-9]+(?:[.'’-][a-z0-9]+)*|[{CJK_CHARS}]+")
+_CJK = re.compile(rf"[{CJK_CHARS}]")
 
 
 def has_cjk(text: str) -> bool:

@@ -25,6 +25,7 @@ from qa.errors import (
     RequestError,
 )
 from qa.models import Answer
+from qa.text import CJK_CHARS
 
 # status, OpenAI error type and code of each error, the first match winning (one table, not an
 # except ladder); anything else is a 500 that names the server's log
@@ -43,8 +44,7 @@ ERRORS: tuple[tuple[type[QAError], int, str, str | None], ...] = (
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="Delta QA"'}
 # a token of the usage counts: one Chinese character, a run of letters and digits (a quarter
 # token per character, rounded up) or one other sign; near OpenAI's tokenizers on these texts
-_CJK = "\u3400-\u9fff\uf900-\ufaff"
-_TOKEN = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+|[^\w\s]")
+_TOKEN = re.compile(rf"[{CJK_CHARS}]|[^\W{CJK_CHARS}]+|[^\w\s]")
 
 
 class Message(BaseModel):
