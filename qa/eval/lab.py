@@ -158,7 +158,7 @@ def lab() -> None:
     help="Only the first N crud-news articles as distractors (a quicker run).",
 )
 @friendly
-def run(plan: EvalPlan, **rgb_options: Any) -> None:
+def run(plan: EvalPlan, no_seeds: bool, **rgb_options: Any) -> None:
     """`qa eval`, and RGB: score answers against the hand-written Q&A pairs and RGB's
     questions; exit 1 when a metric misses its threshold.
 
@@ -168,7 +168,7 @@ def run(plan: EvalPlan, **rgb_options: Any) -> None:
     """
     from dataclasses import replace
 
-    report(replace(plan, rgb=rgb_config(**rgb_options), seeds=not rgb_options["no_seeds"]))
+    report(replace(plan, rgb=rgb_config(**rgb_options), seeds=not no_seeds))
 
 
 def rgb_config(
@@ -179,12 +179,10 @@ def rgb_config(
     rgb_limit: int | None,
     distractors: str | None,
     distractor_limit: int | None,
-    no_seeds: bool,
 ) -> RGBConfig | None:
     """The RGB part of a run from its options (None without --rgb)."""
     from qa.eval.rgb_eval import RGBConfig
 
-    del no_seeds  # an option of the plan, not of RGB
     if rgb_split is None:
         if distractors or distractor_limit:
             raise ConfigError("--distractors mixes articles into RGB's corpora: add --rgb")
