@@ -58,6 +58,11 @@ def load_dataset(path: Path, split: Split = "all") -> list[EvalItem]:
             items.append(EvalItem.model_validate_json(line))
         except ValueError as exc:
             raise ConfigError(f"{path}:{number} is not a valid Q&A pair: {exc}") from None
+    return in_split(items, split)
+
+
+def in_split(items: list[EvalItem], split: Split) -> list[EvalItem]:
+    """The items of one split (all of them for "all")."""
     return [i for i in items if split == "all" or i.split == split]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from qa.errors import ConfigError
 from qa.eval import reports
-from qa.eval.evaluation import EvalItem, EvalRun, load_dataset, run_eval
+from qa.eval.evaluation import EvalItem, EvalRun, in_split, load_dataset, run_eval
 from qa.eval.plan import EvalPlan
 from qa.eval.rgb_eval import RGBConfig, RGBRun, run_rgb
 from qa.eval.rgb_scale import RGBScale, distractors_from, run_rgb_scale
@@ -125,13 +125,14 @@ def evaluate(
     items: list[EvalItem] = []
     note: str | None = None
     if plan.seeds:
-        items = load_dataset(dataset, split)
+        every = load_dataset(dataset)
+        items = in_split(every, split)
         if not items:
             raise ConfigError(f"{dataset} has no items in split {split!r}")
         runs = run_eval(
             pipeline, items, retrievers=plan.retrievers, backend=plan.backend, progress=progress
         )
-        note = index_note(set(pipeline.store.manifest().articles), load_dataset(dataset))
+        note = index_note(set(pipeline.store.manifest().articles), every)
         if note and say is not None:
             say(f"note: {note}")
     rgb_runs, scale = _run_rgb(pipeline, plan.backend, rgb, say)
